@@ -1,0 +1,1 @@
+"""phronosd: runs solutions against their test suites in hardened containers and measures them."""

@@ -1,0 +1,72 @@
+"""The application factory used by `phronosd serve` and by the tests."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .docker import DockerCli, DockerUnavailable
+from .executor import Executor
+from .health import DockerProbe
+from .images import Images
+from .keys import EXECUTOR, IMAGES, PROBE, REGISTRY, SANDBOX, SCHEMAS, SETTINGS, STARTED
+from .languages import Registry
+from .middlewares import cors_middleware, request_context
+from .sandbox import Sandbox
+from .request_schemas import SchemaSet
+from .settings import Settings
+from .views import routes
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is the one line shown to the operator."""
+
+
+async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Docker, images, sandbox and executor; orphans swept at start and leftovers at shutdown."""
+    settings = app[SETTINGS]
+    if shutil.which(settings.docker_binary) is None:
+        raise StartupError(f"the docker CLI {settings.docker_binary!r} was not found (setting docker_binary)")
+    docker = DockerCli(settings.docker_binary)
+    images = Images(docker, settings.image_prefix, list(app[REGISTRY].languages.values()))
+    sandbox = Sandbox(docker, settings.instance_name)
+    probe = DockerProbe(docker, images, settings.docker_probe_ttl_s)
+    app[IMAGES], app[SANDBOX], app[PROBE] = images, sandbox, probe
+    app[EXECUTOR] = executor = Executor(settings, app[REGISTRY], images, sandbox, probe)
+    await sweep(sandbox, "start-up")
+    await probe.get()
+    yield
+    executor.accepting = False
+    await sandbox.drain_removals()
+    await sweep(sandbox, "shutdown")
+
+
+async def sweep(sandbox: Sandbox, when: str) -> None:
+    try:
+        count = await sandbox.sweep()
+    except DockerUnavailable as exc:
+        log.warning("container sweep at %s skipped: %s", when, exc.message)
+        return
+    if count:
+        log.info("container sweep at %s removed %d container(s)", when, count)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; schemas and handlers are loaded here, so a broken one stops start-up."""
+    middlewares = [request_context]
+    if settings.cors_origins:
+        middlewares.append(cors_middleware(settings.cors_origins))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[STARTED] = time.monotonic()
+    app[SCHEMAS] = SchemaSet.load()
+    app[REGISTRY] = Registry.discover()
+    app.cleanup_ctx.append(execution_ctx)
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,169 @@
+"""Language handlers: the daemon-side half of each `handlers/<lang>/` folder.
+
+A language folder holds `handler.py` (a module defining `HANDLER`, an instance of `Language` or a
+subclass), the runner image's `Dockerfile` and the harness that runs inside the container. The
+registry finds every folder that has a `handler.py` and a `Dockerfile`; nothing about a language lives elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import Mapping
+
+from .errors import BadRequest
+
+SHARED_DIR = "_shared"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the client sent, already schema-checked: code and file names."""
+
+    solution: str
+    tests: str
+    solution_file: str | None = None
+    test_file: str | None = None
+    files: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files to write in the container's work dir, and which of them are the solution and tests."""
+
+    files: Mapping[str, str]
+    solution_file: str
+    test_file: str
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Language:
+    """Declarative description of one language; subclasses override `layout` when files need care."""
+
+    name: str
+    aliases: tuple[str, ...]
+    runtime: str
+    framework: str
+    solution_file: str
+    test_file: str
+    default_warmup: int
+    conventions: str
+    work_tmpfs_mb: int = 64
+    tmp_tmpfs_mb: int = 64
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def layout(self, submission: Submission) -> Layout:
+        """Place the solution, tests and extra files; reject collisions."""
+        solution_file = submission.solution_file or self.solution_file
+        test_file = submission.test_file or self.test_file
+        files = place_files(
+            [(solution_file, submission.solution), (test_file, submission.tests), *submission.files]
+        )
+        return Layout(files=files, solution_file=solution_file, test_file=test_file)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "runtime": self.runtime,
+            "framework": self.framework,
+            "solutionFile": self.solution_file,
+            "testFile": self.test_file,
+            "defaultWarmup": self.default_warmup,
+            "conventions": self.conventions,
+        }
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.@+-][A-Za-z0-9_.@+ -]*$")
+
+
+def check_file_name(name: str) -> str:
+    """Return a normalised relative path, or raise `BadRequest` for anything that could escape /work."""
+    path = PurePosixPath(name)
+    parts = path.parts
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or not parts
+        or any(part in ("..", ".") for part in name.split("/"))
+        or any(not SAFE_NAME.match(part) for part in parts)
+        or len(parts) > 8
+    ):
+        raise BadRequest("request.file_name", f"invalid file name {name[:100]!r}: use a relative path of plain names")
+    return str(path)
+
+
+def place_files(entries: list[tuple[str, str]]) -> MappingProxyType:
+    """Map checked names to contents; a name used twice, or a file used as a directory, is rejected."""
+    files: dict[str, str] = {}
+    for name, content in entries:
+        clean = check_file_name(name)
+        if clean in files:
+            raise BadRequest("request.file_collision", f"file name {clean!r} is used twice")
+        files[clean] = content
+    names = set(files)
+    for name in names:
+        for parent in PurePosixPath(name).parents:
+            if str(parent) in names:
+                raise BadRequest("request.file_collision", f"{str(parent)!r} is both a file and a directory")
+    return MappingProxyType(files)
+
+
+def handlers_root() -> Traversable:
+    return resources.files("phronosd.handlers")
+
+
+def load_handler(folder: Traversable) -> Language:
+    """Import `handler.py` of one language folder and return its `HANDLER`."""
+    source = folder / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"phronosd.handlers.{folder.name}.handler", str(source))
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {source}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = getattr(module, "HANDLER", None)
+    if not isinstance(handler, Language):
+        raise RuntimeError(f"{source} does not define HANDLER = Language(...)")
+    if handler.name != folder.name:
+        raise RuntimeError(f"{source}: HANDLER.name {handler.name!r} differs from its folder")
+    return handler
+
+
+class Registry:
+    """All languages, looked up by name or alias."""
+
+    def __init__(self, languages: list[Language]):
+        self.languages = {lang.name: lang for lang in sorted(languages, key=lambda lang: lang.name)}
+        self.by_alias: dict[str, Language] = {}
+        for lang in self.languages.values():
+            for key in (lang.name, *lang.aliases):
+                if key.lower() in self.by_alias:
+                    raise RuntimeError(f"language alias {key!r} is claimed twice")
+                self.by_alias[key.lower()] = lang
+
+    @classmethod
+    def discover(cls) -> "Registry":
+        root = handlers_root()
+        folders = [
+            d for d in root.iterdir() if d.is_dir() and (d / "handler.py").is_file() and (d / "Dockerfile").is_file()
+        ]
+        return cls([load_handler(folder) for folder in folders])
+
+    def names_and_aliases(self) -> list[str]:
+        return sorted(self.by_alias)
+
+    def get(self, name: str) -> Language:
+        lang = self.by_alias.get(name.lower())
+        if lang is None:
+            raise BadRequest(
+                "request.language",
+                f"unknown language {name[:50]!r}; known: {', '.join(self.languages)}",
+            )
+        return lang

@@ -1,0 +1,131 @@
+"""Request ids, the one JSON error shape, CORS, and reading a JSON body safely."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID = "phronosd.request_id"
+REQUEST_ID_HEADER = "X-Request-ID"
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+HTTP_CODES = {
+    400: "request.invalid",
+    404: "route.not_found",
+    405: "route.method_not_allowed",
+    413: "request.too_large",
+    415: "request.content_type",
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}, "requestId": request_id}
+
+
+def error_response(error: ApiError, request_id: str) -> web.Response:
+    response = web.json_response(
+        error_body(error.code, error.message, error.details, request_id), status=error.status
+    )
+    response.headers.update(error.headers)
+    return response
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id and turn every failure into the JSON error shape (no stack traces)."""
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        if error.status >= 500:
+            log.error("request_id=%s %s %s: %s", request_id, error.status, error.code, error.message)
+        response = error_response(error, request_id)
+    except web.HTTPException as exc:
+        code = HTTP_CODES.get(exc.status, f"http.{exc.status}")
+        response = error_response(ApiError(code, exc.reason), request_id)
+        response.set_status(exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("request_id=%s internal error", request_id)
+        response = error_response(ApiError("internal", "internal error; quote the request id"), request_id)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def cors_middleware(origins: tuple[str, ...]):
+    """Allow the configured origins (never `*` unless configured so); answer preflights."""
+    allowed = set(origins)
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        permitted = origin is not None and (origin in allowed or "*" in allowed)
+        if request.method == "OPTIONS" and permitted and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization, X-Request-ID"
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if permitted:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return cors
+
+
+def check_text(value: Any, path: str = "$") -> None:
+    """Reject strings that cannot be written as UTF-8 (lone surrogates from `\\ud800` escapes)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(
+                "request.invalid_text", f"{path}: not valid Unicode text",
+                [{"path": path, "problem": "contains an unpaired surrogate"}],
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_text(item, f"{path}[{index}]")
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """The request's JSON body: 415 if not JSON, 413 if too large (before reading it), 400 if malformed."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("request.content_type", "send the body as application/json")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge("request.too_large", f"the body is larger than {max_bytes} bytes")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge("request.too_large", f"the body is larger than {max_bytes} bytes") from None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("request.invalid_json", "the body is not UTF-8") from None
+    except RecursionError:
+        raise BadRequest("request.invalid_json", "the body is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest("request.invalid_json", f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    check_text(body)
+    return body

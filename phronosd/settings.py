@@ -1,0 +1,186 @@
+"""The one settings object: built once from defaults, a TOML file, `.env`, the environment and CLI flags.
+
+Priority rises in that order. Every setting has one name; it is spelled `name` in TOML,
+`PHRONOSD_NAME` in the environment and `.env`, and `--name` (dashes) on the command line. Two legacy
+variables of the original Node service are honoured: `PORT` and `FRONTEND_URL` (CORS origins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+DEFAULT_CONFIG = Path("/etc/phronosd/phronosd.toml")
+ENV_PREFIX = "PHRONOSD_"
+LEGACY_ENV = {"PORT": "port", "FRONTEND_URL": "cors_origins"}
+
+
+class SettingsError(Exception):
+    """A bad setting: start-up stops with this one line."""
+
+
+def _int(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return number
+
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a number from {low} to {high}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a number from {low} to {high}")
+        return number
+
+    return parse
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, (str, int, float)):
+        raise ValueError("expected a string")
+    return str(value).strip()
+
+
+def _optional_str(value: Any) -> str | None:
+    text = _str(value)
+    return text or None
+
+
+def _list(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], help: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _setting("127.0.0.1", _str, "TCP address to listen on")
+    port: int = _setting(3001, _int(0, 65535), "TCP port to listen on")
+    unix_socket: str | None = _setting(None, _optional_str, "listen on this Unix socket path instead of TCP")
+    cors_origins: tuple[str, ...] = _setting((), _list, "origins allowed by CORS (comma-separated)")
+    concurrency: int = _setting(5, _int(1, 256), "containers running at once")
+    max_queued: int = _setting(50, _int(0, 10000), "requests waiting for a slot before 429")
+    default_timeout_ms: int = _setting(30000, _int(100, 3600000), "timeout of a request that names none")
+    max_timeout_ms: int = _setting(120000, _int(100, 3600000), "largest timeoutMs a request may ask")
+    memory_mb: int = _setting(512, _int(64, 65536), "container memory (and memory+swap) of a request that names none")
+    max_memory_mb: int = _setting(2048, _int(64, 65536), "largest memoryMb a request may ask")
+    cpus: float = _setting(1.0, _float(0.1, 256), "CPU quota per container")
+    pids_limit: int = _setting(256, _int(16, 100000), "processes and threads per container")
+    output_limit_bytes: int = _setting(1048576, _int(1024, 64 * 1048576), "captured output per stream")
+    max_body_bytes: int = _setting(2097152, _int(1024, 256 * 1048576), "largest request body")
+    default_runs: int = _setting(100, _int(1, 1000000), "timed runs of a request that names none")
+    max_runs: int = _setting(1000, _int(1, 1000000), "most timed runs a request may ask")
+    measure_budget_ms: int = _setting(60000, _int(100, 3600000), "wall-time budget of the measure phase")
+    docker_binary: str = _setting("docker", _str, "the docker CLI to run")
+    image_prefix: str = _setting("phronosd-", _str, "prefix of runner image names")
+    shutdown_grace_s: float = _setting(30.0, _float(0, 3600), "how long shutdown waits for running requests")
+    docker_probe_ttl_s: float = _setting(5.0, _float(0, 3600), "how long /health reuses a Docker probe")
+    instance_name: str = _setting("default", _str, "label value of this daemon's containers (swept at start and stop)")
+    log_level: str = _setting("info", _str, "debug, info, warning or error")
+
+    def __post_init__(self) -> None:
+        if self.default_timeout_ms > self.max_timeout_ms:
+            raise SettingsError("setting default_timeout_ms: larger than max_timeout_ms")
+        if self.memory_mb > self.max_memory_mb:
+            raise SettingsError("setting memory_mb: larger than max_memory_mb")
+        if self.default_runs > self.max_runs:
+            raise SettingsError("setting default_runs: larger than max_runs")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise SettingsError("setting log_level: expected debug, info, warning or error")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--flag` per setting, plus `--config`."""
+    parser.add_argument("--config", help=f"TOML settings file (default {DEFAULT_CONFIG} when present)")
+    for name, spec in FIELDS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=spec.metadata["help"])
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments; optional `export ` and matching quotes. Nothing is expanded."""
+    values = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep:
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def from_environment(env: Mapping[str, str]) -> dict[str, str]:
+    values = {}
+    for legacy, name in LEGACY_ENV.items():
+        if legacy in env:
+            values[name] = env[legacy]
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in FIELDS:
+            values[key[len(ENV_PREFIX):].lower()] = value
+    return values
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown setting {unknown[0]!r}")
+    return data
+
+
+def load(
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the settings in rising priority: defaults, TOML, `.env`, environment, CLI flags."""
+    cli = dict(cli or {})
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    config = cli.pop("config", None)
+    raw: dict[str, Any] = {}
+    path = Path(config) if config else DEFAULT_CONFIG
+    if config or path.is_file():
+        raw.update(read_toml(path))
+    dotenv = cwd / ".env"
+    if dotenv.is_file():
+        raw.update(from_environment(read_dotenv(dotenv)))
+    raw.update(from_environment(env))
+    raw.update({k: v for k, v in cli.items() if v is not None and k in FIELDS})
+    values = {}
+    for name, value in raw.items():
+        try:
+            values[name] = FIELDS[name].metadata["parse"](value)
+        except ValueError as exc:
+            raise SettingsError(f"setting {name}: {exc}, got {str(value)[:60]!r}") from None
+    return Settings(**values)

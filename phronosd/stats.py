@@ -1,0 +1,109 @@
+"""Statistics of timed runs: central values, spread, a confidence interval and honesty flags.
+
+Outliers are reported, never removed. Robust figures use the median absolute deviation (MAD):
+robust CV = 1.4826 * MAD / median; modified z-score = 0.6745 * (x - median) / MAD.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Sequence
+
+NOISY_ROBUST_CV = 0.05
+UNRELIABLE_ROBUST_CV = 0.15
+OUTLIER_Z = 3.5
+SLOW_FIRST_RATIO = 1.2
+# Below this many clock ticks a single reading carries more than 5 % quantisation error.
+RESOLUTION_TICKS = 20
+
+# Two-sided 95 % Student t quantiles for 1..30 degrees of freedom.
+T95 = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+]
+
+
+def t_quantile_95(df: int) -> float:
+    """Two-sided 95 % t quantile; table up to 30 df, Cornish-Fisher expansion beyond."""
+    if df <= len(T95):
+        return T95[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def mad(values: Sequence[float], median: float) -> float:
+    return statistics.median(abs(v - median) for v in values)
+
+
+def modified_z(value: float, median: float, deviation: float) -> float:
+    if deviation == 0:
+        return 0.0 if value == median else math.inf
+    return 0.6745 * (value - median) / deviation
+
+
+def summarize(samples_ms: Sequence[float]) -> dict[str, object]:
+    """Mean, sample std (n-1), median, min, max, p95, 95 % CI of the mean, CV, robust CV, outliers."""
+    n = len(samples_ms)
+    ordered = sorted(samples_ms)
+    mean = statistics.fmean(samples_ms)
+    median = statistics.median(ordered)
+    stddev = statistics.stdev(samples_ms) if n > 1 else None
+    deviation = mad(samples_ms, median)
+    if stddev is None:
+        ci = None
+    else:
+        half = t_quantile_95(n - 1) * stddev / math.sqrt(n)
+        ci = [mean - half, mean + half]
+    outliers = [
+        {"run": index, "ms": value}
+        for index, value in enumerate(samples_ms)
+        if abs(modified_z(value, median, deviation)) > OUTLIER_Z
+    ]
+    return {
+        "meanMs": mean,
+        "stddevMs": stddev,
+        "medianMs": median,
+        "minMs": ordered[0],
+        "maxMs": ordered[-1],
+        "p95Ms": percentile(ordered, 0.95),
+        "ci95Ms": ci,
+        "cv": stddev / mean if stddev is not None and mean > 0 else None,
+        "robustCv": 1.4826 * deviation / median if median > 0 else None,
+        "outliers": outliers,
+    }
+
+
+def flags_for(
+    summary: dict[str, object],
+    samples_ms: Sequence[float],
+    per_test_medians_ns: Sequence[float],
+    resolution_ns: float,
+    runs_requested: int,
+) -> list[str]:
+    """The honesty flags of one measurement (contamination flags are added by the caller)."""
+    flags = []
+    robust_cv = summary["robustCv"]
+    if robust_cv is not None and robust_cv > NOISY_ROBUST_CV:
+        flags.append("noisy")
+    if robust_cv is not None and robust_cv > UNRELIABLE_ROBUST_CV:
+        flags.append("unreliable")
+    median = summary["medianMs"]
+    deviation = mad(samples_ms, median)
+    first = samples_ms[0]
+    if len(samples_ms) > 2 and first > SLOW_FIRST_RATIO * median and modified_z(first, median, deviation) > OUTLIER_Z:
+        flags.append("slow_first_run")
+    if resolution_ns > 0 and any(m < RESOLUTION_TICKS * resolution_ns for m in per_test_medians_ns):
+        flags.append("below_timer_resolution")
+    if len(samples_ms) < runs_requested:
+        flags.append("time_budget_exhausted")
+    return flags

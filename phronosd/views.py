@@ -1,0 +1,71 @@
+"""HTTP endpoints. Each docstring states the request, the response and the status codes."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from .keys import EXECUTOR, IMAGES, PROBE, REGISTRY, SCHEMAS, SETTINGS, STARTED
+from .middlewares import read_json
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/health", name="health")
+async def health(request: web.Request) -> web.Response:
+    """Liveness and readiness. 200 `{"status": "ok", ...}` when Docker answers, else 503 `"unavailable"`."""
+    app = request.app
+    docker = await app[PROBE].get()
+    images, executor = app[IMAGES], app[EXECUTOR]
+    body = {
+        "status": "ok" if docker.reachable else "unavailable",
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "uptime": round(time.monotonic() - app[STARTED], 3),
+        "docker": {"reachable": docker.reachable, "serverVersion": docker.server_version, "error": docker.error},
+        "languages": {
+            name: {"image": images.tag(name), "ready": images.ready(name)} for name in app[REGISTRY].languages
+        },
+        "executions": {
+            "running": executor.running,
+            "queued": executor.queued,
+            "capacity": app[SETTINGS].concurrency,
+            "maxQueued": app[SETTINGS].max_queued,
+        },
+    }
+    return web.json_response(body, status=200 if docker.reachable else 503)
+
+
+@routes.get("/api/languages", name="languages")
+async def languages(request: web.Request) -> web.Response:
+    """200 `{"languages": [{name, aliases, runtime, framework, image, ready, solutionFile, testFile, ...}]}`."""
+    images = request.app[IMAGES]
+    return web.json_response(
+        {
+            "languages": [
+                {**lang.describe(), "image": images.tag(name), "ready": images.ready(name)}
+                for name, lang in request.app[REGISTRY].languages.items()
+            ]
+        }
+    )
+
+
+@routes.post("/api/execute/validate", name="validate")
+async def validate(request: web.Request) -> web.Response:
+    """Run the tests once. Body: schemas/validate.json. 200 with the verdict whenever the code ran;
+    400 bad request, 413 too large, 415 not JSON, 429 queue full, 503 Docker or image missing."""
+    body = await read_json(request, request.app[SETTINGS].max_body_bytes)
+    request.app[SCHEMAS].check("validate", body)
+    return web.json_response(await request.app[EXECUTOR].execute(body))
+
+
+@routes.post("/api/execute/run", name="run")
+async def run(request: web.Request) -> web.Response:
+    """Validate, then time `runs` runs after `warmup` in the same container. Body: schemas/run.json.
+    200 with the verdict and `measurement` (null unless every test passed); errors as for validate."""
+    body = await read_json(request, request.app[SETTINGS].max_body_bytes)
+    request.app[SCHEMAS].check("run", body)
+    executor = request.app[EXECUTOR]
+    return web.json_response(await executor.execute(body, executor.measure_of(body)))
+
