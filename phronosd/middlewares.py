@@ -15,7 +15,7 @@ from .errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID = "phronosd.request_id"
+REQUEST_ID = web.RequestKey("request_id", str)
 REQUEST_ID_HEADER = "X-Request-ID"
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HTTP_CODES = {

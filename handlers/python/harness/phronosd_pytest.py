@@ -148,8 +148,9 @@ class PhronosPlugin:
         clock = time.perf_counter_ns
         for index, item in enumerate(items):
             nextitem = items[index + 1] if index + 1 < len(items) else (None if last else items[0])
-            if hasattr(item, "_initrequest") and not item._request:
-                item._initrequest()  # pytest drops the fixture request after each protocol run
+            if nextitem is item:
+                nextitem = item.parent  # a one-test suite: tear down the function scope only
+            new_request(item)
             try:
                 item.ihook.pytest_runtest_setup(item=item)
                 start = clock()
@@ -161,9 +162,23 @@ class PhronosPlugin:
                     raise
                 return f"{self.test_name(item.nodeid)} raised {type(exc).__name__} while measured: {exc}"
             item.ihook.pytest_runtest_teardown(item=item, nextitem=nextitem)
+            drop_request(item)
             if samples is not None:
                 samples[self.test_name(item.nodeid)].append(elapsed)
         return None
+
+
+def new_request(item):
+    """A fresh fixture request, as pytest's runtestprotocol makes one for every run of an item."""
+    if hasattr(item, "_initrequest"):
+        item._initrequest()
+
+
+def drop_request(item):
+    """Forget the fixture values of the last run, as pytest does after each protocol run."""
+    if hasattr(item, "_initrequest"):
+        item._request = False
+        item.funcargs = None
 
 
 def skip_reason(report):
@@ -188,7 +203,7 @@ def main():
         int(env["PHRONOSD_BUDGET_MS"]),
     )
     reporter.emit("phase", name="compile")
-    args = [test_file, "-q", "--color=no", "-p", "no:cacheprovider", "--rootdir", os.getcwd()]
+    args = [test_file, "-q", "--color=no", "--capture=tee-sys", "-p", "no:cacheprovider", "--rootdir", os.getcwd()]
     code = pytest.main(args, plugins=[plugin])
     reporter.stream.close()
     return int(code)

@@ -1,0 +1,78 @@
+"""Fixtures: the real app against the real Docker engine and runner images.
+
+A test that needs Docker fails (never skips) when Docker or an image is missing: run the README's
+test command, which installs and starts what the tests need. Every test's containers carry a label
+unique to this test session; after each test none may be left, and the session sweeps them at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from phronosd.app import create_app
+from phronosd.images import LANGUAGE_LABEL
+from phronosd.sandbox import INSTANCE_LABEL
+from phronosd.settings import load
+
+INSTANCE = f"test-{os.getpid()}"
+
+
+def docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+
+
+def leftover_containers() -> list[str]:
+    return docker("ps", "-aq", "--filter", f"label={INSTANCE_LABEL}={INSTANCE}").stdout.split()
+
+
+def make_settings(**overrides: Any):
+    values = {"instance_name": INSTANCE, "docker_probe_ttl_s": "0", **{k: str(v) for k, v in overrides.items()}}
+    return load(values, env={}, cwd=Path("/nonexistent"))
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    """Fail the test (not skip) when no Docker engine answers."""
+    try:
+        info = docker("info", "--format", "{{.ServerVersion}}")
+    except FileNotFoundError:
+        pytest.fail("the docker CLI is not installed; run the README's install command", pytrace=False)
+    if info.returncode != 0:
+        pytest.fail(f"Docker is not reachable ({info.stderr.strip()[:200]}); run .ci/ensure-docker", pytrace=False)
+    yield
+    ids = leftover_containers()
+    if ids:
+        docker("rm", "-f", *ids)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or with @pytest.mark.parametrize) to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+async def client(aiohttp_client, docker_ready, settings_overrides):
+    app = create_app(make_settings(**settings_overrides))
+    test_client = await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+    yield test_client
+    await test_client.close()
+    left = leftover_containers()
+    assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture
+def require_image(docker_ready):
+    """Fail clearly when a language's runner image is not built (the README's test command builds them)."""
+
+    def check(language: str) -> None:
+        built = docker("images", "--filter", f"label={LANGUAGE_LABEL}={language}", "-q").stdout.split()
+        if not built:
+            pytest.fail(f"no {language} runner image: run `phronosd images build {language}`", pytrace=False)
+
+    return check
