@@ -13,7 +13,7 @@ from .docker import DockerCli, DockerUnavailable
 from .executor import Executor
 from .health import DockerProbe
 from .images import Images
-from .keys import EXECUTOR, IMAGES, PROBE, REGISTRY, SANDBOX, SCHEMAS, SETTINGS, STARTED
+from .keys import DOCKER, EXECUTOR, IMAGES, PROBE, REGISTRY, SANDBOX, SCHEMAS, SETTINGS, STARTED
 from .languages import Registry
 from .middlewares import cors_middleware, request_context
 from .sandbox import Sandbox
@@ -37,7 +37,7 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
     images = Images(docker, settings.image_prefix, list(app[REGISTRY].languages.values()))
     sandbox = Sandbox(docker, settings.instance_name)
     probe = DockerProbe(docker, images, settings.docker_probe_ttl_s)
-    app[IMAGES], app[SANDBOX], app[PROBE] = images, sandbox, probe
+    app[DOCKER], app[IMAGES], app[SANDBOX], app[PROBE] = docker, images, sandbox, probe
     app[EXECUTOR] = executor = Executor(settings, app[REGISTRY], images, sandbox, probe)
     await sweep(sandbox, "start-up")
     await probe.get()

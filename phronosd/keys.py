@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .executor import Executor
-    from .health import DockerProbe
-    from .images import Images
-    from .languages import Registry
-    from .sandbox import Sandbox
-    from .request_schemas import SchemaSet
-    from .settings import Settings
+from .docker import DockerCli
+from .executor import Executor
+from .health import DockerProbe
+from .images import Images
+from .languages import Registry
+from .request_schemas import SchemaSet
+from .sandbox import Sandbox
+from .settings import Settings
 
-SETTINGS = web.AppKey("settings", "Settings")
-REGISTRY = web.AppKey("registry", "Registry")
-SCHEMAS = web.AppKey("schemas", "SchemaSet")
-IMAGES = web.AppKey("images", "Images")
-SANDBOX = web.AppKey("sandbox", "Sandbox")
-EXECUTOR = web.AppKey("executor", "Executor")
-PROBE = web.AppKey("probe", "DockerProbe")
+SETTINGS = web.AppKey("settings", Settings)
+DOCKER = web.AppKey("docker", DockerCli)
+REGISTRY = web.AppKey("registry", Registry)
+SCHEMAS = web.AppKey("schemas", SchemaSet)
+IMAGES = web.AppKey("images", Images)
+SANDBOX = web.AppKey("sandbox", Sandbox)
+EXECUTOR = web.AppKey("executor", Executor)
+PROBE = web.AppKey("probe", DockerProbe)
 STARTED = web.AppKey("started", float)
-
-

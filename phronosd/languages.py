@@ -80,7 +80,7 @@ class Language:
         }
 
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_.@+-][A-Za-z0-9_.@+ -]*$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.@+][A-Za-z0-9_.@+ -]*$")  # no leading dash: never an option
 
 
 def check_file_name(name: str) -> str:

@@ -1,0 +1,74 @@
+"""Statistics against values computed by hand."""
+
+import math
+
+import pytest
+
+from phronosd import stats
+
+
+def test_summary_of_five_samples():
+    s = stats.summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert s["meanMs"] == 22.0
+    assert s["medianMs"] == 3.0
+    assert s["minMs"] == 1.0 and s["maxMs"] == 100.0
+    assert s["stddevMs"] == pytest.approx(math.sqrt(7610 / 4))  # sample std, n-1
+    assert s["p95Ms"] == pytest.approx(80.8)  # 4 + 0.8 * (100 - 4)
+    half = 2.776 * math.sqrt(7610 / 4) / math.sqrt(5)
+    assert s["ci95Ms"] == pytest.approx([22 - half, 22 + half])
+    assert s["cv"] == pytest.approx(math.sqrt(7610 / 4) / 22)
+    assert s["robustCv"] == pytest.approx(1.4826 * 1 / 3)  # MAD of |x - 3| = median(2,1,0,1,97) = 1
+    assert s["outliers"] == [{"run": 4, "ms": 100.0}]  # 0.6745 * 97 / 1 = 65.4 > 3.5
+
+
+def test_single_sample_has_no_spread():
+    s = stats.summarize([2.5])
+    assert s["meanMs"] == s["medianMs"] == s["p95Ms"] == 2.5
+    assert s["stddevMs"] is None and s["ci95Ms"] is None and s["cv"] is None
+    assert s["robustCv"] == 0.0 and s["outliers"] == []
+
+
+def test_identical_samples_have_no_outliers():
+    s = stats.summarize([1.0] * 10)
+    assert s["stddevMs"] == 0.0 and s["robustCv"] == 0.0 and s["outliers"] == []
+
+
+def test_t_quantiles():
+    assert stats.t_quantile_95(1) == 12.706
+    assert stats.t_quantile_95(30) == 2.042
+    assert stats.t_quantile_95(60) == pytest.approx(2.000, abs=0.002)
+    assert stats.t_quantile_95(10_000) == pytest.approx(1.960, abs=0.001)
+
+
+def test_percentile_interpolates():
+    assert stats.percentile([10.0, 20.0], 0.5) == 15.0
+    assert stats.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.95) == pytest.approx(4.8)
+
+
+def flags(samples, medians_ns=(1_000_000,), resolution=1.0, requested=None):
+    summary = stats.summarize(samples)
+    return stats.flags_for(summary, samples, medians_ns, resolution, requested or len(samples))
+
+
+def test_quiet_samples_have_no_flags():
+    assert flags([1.0, 1.01, 0.99, 1.0, 1.02, 0.98]) == []
+
+
+def test_noisy_and_unreliable():
+    # median 1.0, MAD 0.1 -> robust CV 14.8 %: noisy, not unreliable
+    assert flags([0.9, 1.0, 1.1, 0.9, 1.1, 1.0, 1.0]) == ["noisy"]
+    # median 1.0, MAD 0.5 -> robust CV 74 %
+    assert flags([0.5, 1.0, 1.5, 0.5, 1.5, 1.0, 1.0]) == ["noisy", "unreliable"]
+
+
+def test_slow_first_run():
+    assert "slow_first_run" in flags([5.0, 1.0, 1.01, 0.99, 1.0, 1.0])
+
+
+def test_below_timer_resolution():
+    assert "below_timer_resolution" in flags([1.0, 1.0, 1.0], medians_ns=[300], resolution=100)
+    assert "below_timer_resolution" not in flags([1.0, 1.0, 1.0], medians_ns=[3000], resolution=100)
+
+
+def test_budget_exhausted():
+    assert "time_budget_exhausted" in flags([1.0, 1.0], requested=100)
