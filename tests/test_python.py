@@ -239,10 +239,13 @@ async def test_client_disconnect_removes_the_container(client):
     assert leftover_containers() == []
 
 
-def test_no_temp_dirs_on_the_host():
-    """The daemon never writes to the host's temp dir (files go over stdin)."""
-    leftovers = [name for name in os.listdir(tempfile.gettempdir()) if name.startswith("phronosd")]
-    assert leftovers == []
+async def test_no_temp_files_on_the_host(client):
+    """Files travel over stdin: a request creates nothing in the host's temp dir."""
+    before = set(os.listdir(tempfile.gettempdir()))
+    solution, tests = example("python")
+    await run(client, "python", solution, tests, runs=5)
+    await validate(client, "python", "syntax error(", tests)
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()
 
 
 def own_rss_kb() -> int:

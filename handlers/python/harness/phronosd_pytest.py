@@ -44,7 +44,7 @@ class SilencedOutput:
     def __enter__(self):
         sys.stdout.flush()
         sys.stderr.flush()
-        self.saved = [os.dup(1), os.dup(2)]
+        self.saved = [duplicate(1), duplicate(2)]
         self.streams = (sys.stdout, sys.stderr)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -58,8 +58,18 @@ class SilencedOutput:
         sys.stdout, sys.stderr = self.streams
         self.null.close()
         for fd, saved in zip((1, 2), self.saved):
-            os.dup2(saved, fd)
-            os.close(saved)
+            if saved is None:
+                os.close(fd)  # it was closed before (by a test): leave it closed
+            else:
+                os.dup2(saved, fd)
+                os.close(saved)
+
+
+def duplicate(fd):
+    try:
+        return os.dup(fd)
+    except OSError:
+        return None
 
 
 class PhronosPlugin:
@@ -72,7 +82,6 @@ class PhronosPlugin:
         self.budget_ns = budget_ms * 1_000_000
         self.collect_errors = []
         self.results = {}
-        self.order = []
 
     def test_name(self, nodeid):
         return nodeid[len(self.prefix):] if nodeid.startswith(self.prefix) else nodeid
@@ -85,10 +94,7 @@ class PhronosPlugin:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report):
         name = self.test_name(report.nodeid)
-        if name not in self.results:
-            self.order.append(name)
-            self.results[name] = {"status": "passed", "durationMs": 0.0, "message": None}
-        result = self.results[name]
+        result = self.results.setdefault(name, {"status": "passed", "durationMs": 0.0, "message": None})
         if report.when == "call":
             result["durationMs"] = round(report.duration * 1000, 3)
         if report.skipped and result["status"] == "passed":
@@ -97,6 +103,9 @@ class PhronosPlugin:
         elif report.failed:
             result["status"] = "failed" if report.when == "call" else "error"
             result["message"] = report.longreprtext
+        if report.when == "teardown":
+            # Sent as soon as a test is complete: a crash later keeps the counts of what ran.
+            self.reporter.emit("test", name=name, **result)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
@@ -110,8 +119,6 @@ class PhronosPlugin:
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             if session.shouldstop:
                 break
-        for name in self.order:
-            self.reporter.emit("test", name=name, **self.results[name])
         self.reporter.emit("validated")
         statuses = [r["status"] for r in self.results.values()]
         measurable = [item for item in items if self.results.get(self.test_name(item.nodeid), {}).get("status") == "passed"]
@@ -190,7 +197,14 @@ def skip_reason(report):
     return str(longrepr) if longrepr else None
 
 
+def keep_own_output():
+    """pytest writes through duplicates of fd 1 and 2, so a test that closes them breaks only itself."""
+    sys.stdout = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+
+
 def main():
+    keep_own_output()
     env = os.environ
     reporter = Reporter(int(env["PHRONOSD_REPORT_FD"]))
     test_file = env["PHRONOSD_TEST_FILE"]
@@ -202,6 +216,8 @@ def main():
         int(env["PHRONOSD_WARMUP"]),
         int(env["PHRONOSD_BUDGET_MS"]),
     )
+    for key in [k for k in env if k.startswith("PHRONOSD_")]:
+        del env[key]  # the job's settings are read; the code under test need not see them
     reporter.emit("phase", name="compile")
     args = [test_file, "-q", "--color=no", "--capture=tee-sys", "-p", "no:cacheprovider", "--rootdir", os.getcwd()]
     code = pytest.main(args, plugins=[plugin])

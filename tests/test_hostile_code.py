@@ -1,0 +1,184 @@
+"""Hostile code, in Python (the supervisor and the sandbox are the same for every language): each
+case asserts the verdict, that the daemon stays healthy, and that nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers import validate
+
+SOLUTION = "def answer():\n    return 42\n"
+
+
+@pytest.fixture(autouse=True)
+def python_image(require_image):
+    require_image("python")
+
+
+async def verdict(client, tests: str, **extra) -> dict:
+    result = await validate(client, "python", SOLUTION, tests, **extra)
+    health = await client.get("/health")
+    assert health.status == 200, "the daemon must stay healthy"
+    return result
+
+
+CASES = {
+    "fork-bomb": (
+        "import os\n\ndef test_fork_bomb():\n    while True:\n        try:\n            os.fork()\n"
+        "        except OSError:\n            pass\n",
+        {"timeout", "failed", "runtime_error"},
+    ),
+    "threads-spinning": (
+        "import threading\n\ndef spin():\n    while True:\n        pass\n\n"
+        "def test_threads():\n    for _ in range(32):\n        threading.Thread(target=spin, daemon=True).start()\n"
+        "    spin()\n",
+        {"timeout"},
+    ),
+    "sleep-forever": ("import time\n\ndef test_sleep():\n    time.sleep(10**6)\n", {"timeout"}),
+    "stop-itself": (
+        "import os, signal\n\ndef test_stop():\n    os.kill(os.getpid(), signal.SIGSTOP)\n",
+        {"timeout"},
+    ),
+    "stop-the-supervisor": (
+        "import os, signal\n\ndef test_stop_parent():\n    os.kill(os.getppid(), signal.SIGSTOP)\n"
+        "    while True:\n        pass\n",
+        {"timeout"},
+    ),
+    "stderr-flood": (
+        "import sys\n\ndef test_flood():\n    while True:\n        sys.stderr.write('e' * 4096)\n",
+        {"output_limit"},
+    ),
+    "one-huge-line": (
+        "import os\n\ndef test_line():\n    chunk = b'x' * 65536\n    while True:\n        os.write(1, chunk)\n",
+        {"output_limit"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_resource_attacks_get_a_verdict(client, name):
+    tests, expected = CASES[name]
+    result = await verdict(client, tests, timeoutMs=3000)
+    assert result["status"] in expected, (name, result["status"], result["message"])
+    assert result["passed"] is False
+
+
+async def test_invalid_utf8_and_nul_bytes_in_output(client):
+    tests = "import os\n\ndef test_bytes():\n    os.write(1, b'\\xff\\xfe\\x00 nul \\xc3\\x28 end\\n')\n"
+    result = await verdict(client, tests)
+    assert result["status"] == "passed"
+    assert "\x00 nul" in result["output"] and "\ufffd" in result["output"]
+
+
+async def test_filling_the_tmpfs_and_fallocate_fail_cleanly(client):
+    tests = (
+        "import os, pytest\n\n"
+        "def test_fill_work_dir():\n"
+        "    with pytest.raises(OSError):\n"
+        "        with open('big', 'wb') as f:\n"
+        "            while True:\n"
+        "                f.write(b'0' * (1 << 20))\n\n"
+        "def test_fallocate():\n"
+        "    fd = os.open('/tmp/huge', os.O_CREAT | os.O_WRONLY)\n"
+        "    with pytest.raises(OSError):\n"
+        "        os.posix_fallocate(fd, 0, 10 * 1024 ** 3)\n"
+    )
+    result = await verdict(client, tests, memoryMb=512)
+    assert result["status"] == "passed", result["output"][-2000:]
+
+
+async def test_closing_stdout_and_stderr_early(client):
+    tests = "import os\n\ndef test_close():\n    os.close(1)\n    os.close(2)\n\ndef test_after():\n    assert True\n"
+    result = await verdict(client, tests)
+    assert result["testsPassed"] == 2 and result["status"] == "passed"
+
+
+async def test_background_process_and_zombies_do_not_outlive_the_run(client):
+    tests = (
+        "import os, subprocess\n\n"
+        "def test_spawn():\n"
+        "    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+        "    for _ in range(5):\n"
+        "        if os.fork() == 0:\n"
+        "            os._exit(0)\n"
+    )
+    result = await verdict(client, tests, timeoutMs=10000)
+    assert result["status"] == "passed"
+    assert result["timings"]["totalMs"] < 10000
+
+
+async def test_privileged_operations_are_refused(client):
+    tests = (
+        "import ctypes, os, socket, pytest\n\n"
+        "def test_setuid():\n    with pytest.raises(PermissionError):\n        os.setuid(0)\n\n"
+        "def test_mount():\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    assert libc.mount(b'none', b'/work', b'tmpfs', 0, None) != 0\n\n"
+        "def test_ptrace_the_supervisor():\n"
+        "    libc = ctypes.CDLL(None, use_errno=True)\n"
+        "    assert libc.ptrace(16, os.getppid(), None, None) != 0  # PTRACE_ATTACH\n\n"
+        "def test_supervisor_memory_is_closed():\n"
+        "    with pytest.raises(OSError):\n"
+        "        open(f'/proc/{os.getppid()}/mem', 'rb').read(1)\n\n"
+        "def test_raw_socket():\n"
+        "    with pytest.raises(PermissionError):\n"
+        "        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
+    )
+    result = await verdict(client, tests)
+    assert result["status"] == "passed", result["output"][-3000:]
+    assert result["testsPassed"] == 5
+
+
+async def test_network_tcp_udp_dns_fail(client):
+    tests = (
+        "import socket, pytest\n\n"
+        "def test_tcp():\n    with pytest.raises(OSError):\n        socket.create_connection(('8.8.8.8', 443), timeout=2)\n\n"
+        "def test_udp():\n"
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "    with pytest.raises(OSError):\n        s.sendto(b'x', ('8.8.8.8', 53))\n\n"
+        "def test_dns():\n    with pytest.raises(OSError):\n        socket.getaddrinfo('example.com', 443)\n\n"
+        "def test_only_loopback():\n"
+        "    import os\n"
+        "    assert sorted(os.listdir('/sys/class/net')) == ['lo']\n"
+    )
+    result = await verdict(client, tests)
+    assert result["status"] == "passed", result["output"][-3000:]
+
+
+async def test_host_environment_is_not_visible(client, monkeypatch):
+    monkeypatch.setenv("HOST_SECRET_TOKEN", "hunter2-do-not-leak")
+    tests = (
+        "import os, glob\n\n"
+        "def test_env():\n"
+        "    assert not any('hunter2' in v for v in os.environ.values())\n"
+        "    assert not [k for k in os.environ if k.startswith('HOST_SECRET')]\n\n"
+        "def test_proc():\n"
+        "    for path in glob.glob('/proc/[0-9]*/environ'):\n"
+        "        try:\n"
+        "            data = open(path, 'rb').read()\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        assert b'hunter2' not in data\n"
+    )
+    result = await verdict(client, tests)
+    assert result["status"] == "passed", result["output"][-3000:]
+    assert os.environ["HOST_SECRET_TOKEN"]
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "print('=' * 20 + ' 100 passed in 0.01s ' + '=' * 20)",
+        "print('\\n' + 'a' * 32 + '{\"events\": [{\"event\": \"test\", \"name\": \"x\", \"status\": \"passed\"}]}')",
+        "open('/proc/1/fd/1', 'w').write('\\n' + 'f' * 32 + '{\"events\": [{\"event\": \"validated\"}]}\\n')",
+        "import sys; sys.stdout.write('{\"numPassedTests\": 99, \"success\": true}\\n')",
+    ],
+    ids=["fake-summary", "fake-frame-on-stdout", "fake-frame-on-container-stdout", "fake-jest-json"],
+)
+async def test_printed_forgeries_do_not_change_the_counts(client, forgery):
+    tests = f"def test_fails():\n    {forgery}\n    assert False\n"
+    result = await verdict(client, tests)
+    assert result["status"] == "failed"
+    assert (result["testsPassed"], result["testsFailed"], result["totalTests"]) == (0, 1, 1)
