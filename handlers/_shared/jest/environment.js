@@ -1,0 +1,64 @@
+'use strict';
+/**
+ * Jest test environment of the phronosd harness: Node's environment, plus jest-circus event
+ * handling that reports the results once the file has run to its end (`run_finish`) and, in
+ * mode `run`, measures the test bodies right there, while modules, globals and fake timers of the
+ * file are still alive (Jest tears them down right after).
+ */
+const { TestEnvironment: NodeEnvironment } = require('jest-environment-node');
+const report = require('./report');
+const { collectResults } = require('./results');
+const { measure } = require('./measure');
+
+/** beforeEach outermost first, afterEach innermost first; none for concurrent tests (as circus). */
+function eachHooks(test) {
+  const hooks = { beforeEach: [], afterEach: [] };
+  if (test.concurrent) return hooks;
+  for (let block = test.parent; block; block = block.parent) {
+    const before = block.hooks.filter((hook) => hook.type === 'beforeEach');
+    hooks.beforeEach.unshift(...before);
+    hooks.afterEach.push(...block.hooks.filter((hook) => hook.type === 'afterEach'));
+  }
+  return hooks;
+}
+
+function testCount(block) {
+  return block.children.reduce((sum, child) => sum + (child.type === 'test' ? 1 : testCount(child)), 0);
+}
+
+class PhronosEnvironment extends NodeEnvironment {
+  constructor(config, context) {
+    super(config, context);
+    this.projectConfig = config.projectConfig;
+    this.testPath = context.testPath;
+    this.bodies = new WeakMap();
+  }
+
+  async handleTestEvent(event, state) {
+    if (event.name === 'add_test') this.rememberBody(event, state);
+    else if (event.name === 'run_start') report.emit('phase', { name: 'validate' });
+    else if (event.name === 'run_finish') await this.finish(state);
+  }
+
+  /** Keeps the body as written: circus replaces `fn` of concurrent tests by their first promise. */
+  rememberBody(event, state) {
+    const test = state.currentDescribeBlock.children.at(-1);
+    if (test && test.type === 'test') this.bodies.set(test, event.fn);
+  }
+
+  async finish(state) {
+    if (!testCount(state.rootDescribeBlock) && state.unhandledErrors.length) return; // Jest fails the file: compile_error
+    const entries = collectResults(state, this.projectConfig, this.testPath);
+    report.sendResults(entries.map((entry) => entry.result));
+    const allPassed = entries.every((entry) => entry.result.status === 'passed');
+    if (report.job.mode === 'run' && allPassed) {
+      await measure(entries.map((entry) => this.specOf(entry)), this.global, report.job);
+    }
+  }
+
+  specOf({ test, result }) {
+    return { name: result.name, fn: this.bodies.get(test), failing: test.failing, ...eachHooks(test) };
+  }
+}
+
+module.exports = PhronosEnvironment;

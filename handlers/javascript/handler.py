@@ -1,0 +1,20 @@
+"""JavaScript: Jest in-band in one Node process, with the shared Jest harness (handlers/_shared/jest)."""
+
+from phronosd.languages import Language
+
+HANDLER = Language(
+    name="javascript",
+    aliases=("js", "node", "nodejs"),
+    runtime="Node.js 20.19 (Debian trixie)",
+    framework="Jest 29.6",
+    solution_file="solution.js",
+    test_file="solution.test.js",
+    default_warmup=20,
+    conventions=(
+        "The solution is saved as solution.js and the tests as solution.test.js; tests load it with "
+        "`require('./solution')` or `import ... from './solution'`, and the solution exports with "
+        "module.exports or export (ES module syntax is compiled by Babel when a file uses it). "
+        "describe/test/it, .each, .skip/.todo, hooks, async and done-callback tests work as in Jest. "
+        "Names are the describe path and the test title joined by ' > '."
+    ),
+)

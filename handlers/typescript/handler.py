@@ -1,0 +1,19 @@
+"""TypeScript: Jest in-band in one Node process; Babel strips types (no type check), shared Jest harness."""
+
+from phronosd.languages import Language
+
+HANDLER = Language(
+    name="typescript",
+    aliases=("ts",),
+    runtime="Node.js 20.19 (Debian trixie), Babel 7.20 TypeScript preset",
+    framework="Jest 29.6",
+    solution_file="solution.ts",
+    test_file="solution.test.ts",
+    default_warmup=20,
+    conventions=(
+        "The solution is saved as solution.ts and the tests as solution.test.ts; tests import it with "
+        "`import { f } from './solution'`. Types are stripped file by file without a type check, so a "
+        "type error does not stop the run; a syntax error does. Jest's globals (describe, test, expect) "
+        "need no import. Names are the describe path and the test title joined by ' > '."
+    ),
+)
