@@ -1,0 +1,76 @@
+"""C++: g++ 14 and GoogleTest, with phronosd's own main (a reporting and timing gtest listener)."""
+
+import re
+from pathlib import PurePosixPath
+
+from phronosd.languages import Language, Layout, Submission, place_files
+
+SOURCE_SUFFIXES = (".cpp", ".cc", ".cxx", ".c++")
+LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.MULTILINE)
+
+
+def local_includes(source: str) -> list[str]:
+    return LOCAL_INCLUDE.findall(source)
+
+
+def resolved(includer: str, name: str) -> str:
+    """The work-dir path a quoted include names: beside the includer (the include path is /work too)."""
+    return str(PurePosixPath(includer).parent / name)
+
+
+def included_files(files: dict[str, str]) -> set[str]:
+    names = set()
+    for path, content in files.items():
+        for name in local_includes(content):
+            names.update({resolved(path, name), str(PurePosixPath(name))})
+    return names
+
+
+def translation_units(files: dict[str, str], solution_file: str, test_file: str) -> list[list[str]]:
+    """Every C++ source nobody #includes is compiled; tests that include nothing local get the
+    solution in front of them in one translation unit (the solution then needs no header)."""
+    included = included_files(files)
+    sources = [f for f in files if f.endswith(SOURCE_SUFFIXES) and f not in included]
+    if solution_file in sources and test_file in sources and not local_includes(files[test_file]):
+        sources.remove(solution_file)
+        return [[solution_file, test_file] if f == test_file else [f] for f in sources]
+    return [[f] for f in sources]
+
+
+class Cpp(Language):
+    def layout(self, submission: Submission) -> Layout:
+        """Write the solution under the local header name the tests include when nobody provides it."""
+        test_file = submission.test_file or self.test_file
+        solution_file = submission.solution_file or self.header_the_tests_need(submission, test_file)
+        files = place_files([(solution_file, submission.solution), (test_file, submission.tests), *submission.files])
+        units = translation_units(dict(files), solution_file, test_file)
+        return Layout(files=files, solution_file=solution_file, test_file=test_file, options={"units": units})
+
+    def header_the_tests_need(self, submission: Submission, test_file: str) -> str:
+        provided = {str(PurePosixPath(name)) for name, _ in submission.files}
+        for name in local_includes(submission.tests):
+            if resolved(test_file, name) not in provided and name not in provided and name != test_file:
+                return resolved(test_file, name)
+        return self.solution_file
+
+
+HANDLER = Cpp(
+    name="cpp",
+    aliases=("c++", "cxx", "gtest"),
+    runtime="g++ 14 (Debian trixie), -std=c++20 -O2",
+    framework="GoogleTest 1.16",
+    solution_file="solution.cpp",
+    test_file="solution_test.cpp",
+    default_warmup=5,
+    conventions=(
+        "The solution is saved as solution.cpp and the tests as solution_test.cpp. When the tests "
+        '#include "X" for a local file nobody provided, the solution is saved as X (header style) and '
+        "not compiled on its own; when the tests include nothing local, the solution is compiled in "
+        "front of them in one translation unit. Every other .cpp/.cc file in `files` is compiled and "
+        "linked too; headers in `files` are on the include path. Compiled with g++ -std=c++20 -O2 "
+        "against GoogleTest (gtest/gtest.h is precompiled and included first). phronosd provides "
+        "main(); a main() in the tests is ignored. TEST, TEST_F, each TEST_P instance and each typed "
+        "test instance count once; DISABLED_ tests are skipped. Measurement times each test from its "
+        "start to its end, so a fixture's SetUp and TearDown are inside the timed span."
+    ),
+)

@@ -1,0 +1,54 @@
+"""Java: javac in-process and the JUnit Platform (Jupiter, plus JUnit 4 through vintage) in one JVM."""
+
+import re
+from pathlib import PurePosixPath
+
+from phronosd.languages import Language, Layout, Submission, place_files
+
+PUBLIC_TYPE = re.compile(
+    r"^\s*public\s+(?:(?:abstract|final|sealed|non-sealed|strictfp|static)\s+)*"
+    r"(?:class|interface|enum|record|@interface)\s+([A-Za-z_$][\w$]*)",
+    re.MULTILINE,
+)
+PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_$][\w$]*(?:\s*\.\s*[A-Za-z_$][\w$]*)*)\s*;", re.MULTILINE)
+COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def java_path(source: str, default: str) -> str:
+    """Where javac expects a source: its package directory and its public top-level type's name."""
+    code = COMMENTS.sub("", source)
+    public = PUBLIC_TYPE.search(code)
+    name = f"{public.group(1)}.java" if public else default
+    package = PACKAGE.search(code)
+    if package is None:
+        return name
+    return str(PurePosixPath(*re.sub(r"\s", "", package.group(1)).split("."), name))
+
+
+class Java(Language):
+    def layout(self, submission: Submission) -> Layout:
+        """Name the solution and tests after their public classes, in their package directories."""
+        solution_file = submission.solution_file or java_path(submission.solution, self.solution_file)
+        test_file = submission.test_file or java_path(submission.tests, self.test_file)
+        files = place_files([(solution_file, submission.solution), (test_file, submission.tests), *submission.files])
+        return Layout(files=files, solution_file=solution_file, test_file=test_file)
+
+
+HANDLER = Java(
+    name="java",
+    aliases=("jdk", "junit"),
+    runtime="OpenJDK 21 (Debian trixie)",
+    framework="JUnit 5.10 (Jupiter; JUnit 4 via vintage), AssertJ 3.26, Hamcrest 2.2",
+    solution_file="Solution.java",
+    test_file="SolutionTest.java",
+    default_warmup=20,
+    conventions=(
+        "The solution and the tests are two compilation units, compiled together; each file is named "
+        "after its public top-level class (Solution.java and SolutionTest.java when there is none) and "
+        "placed in its package's directory. Extra .java files in `files` are compiled with them. Tests "
+        "use JUnit 5 Jupiter (JUnit 4 org.junit.Test also runs), AssertJ and Hamcrest. Every test in the "
+        "tests' top-level classes counts, each parameterized invocation and repetition once. Measurement "
+        "times the test method only (not instance creation, @BeforeEach or @AfterEach) for Jupiter; "
+        "for JUnit 4 the span from test start to end (with @Before/@After)."
+    ),
+)

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Image build step: compiles the harness into a jar, then runs it once on the training suite (mode
+# `run`) to record the classes it loads into a class-data-sharing archive used by every run.
+set -e
+H=/opt/phronosd/harness
+. $H/classpath.sh
+mkdir -p /tmp/build /work
+javac -d /tmp/build -cp "$PHRONOSD_CLASSPATH" $H/src/phronosd/*.java
+cp -r $H/resources/META-INF /tmp/build/
+jar --create --file $H/phronosd-junit.jar -C /tmp/build .
+cp $H/training/*.java /work/
+cd /work
+PHRONOSD_MODE=run PHRONOSD_RUNS=5 PHRONOSD_WARMUP=5 PHRONOSD_BUDGET_MS=10000 \
+PHRONOSD_TEST_FILE=TrainingTest.java PHRONOSD_SOLUTION_FILE=Training.java PHRONOSD_REPORT_FD=3 \
+  java -XX:ArchiveClassesAtExit=$H/phronosd.jsa -XX:+UseSerialGC -XX:-UsePerfData \
+  -cp "$PHRONOSD_CLASSPATH" phronosd.Main 3>/tmp/build/report.jsonl
+grep -q '"event":"measured"' /tmp/build/report.jsonl
+rm -rf /tmp/build /tmp/phronosd /work/*

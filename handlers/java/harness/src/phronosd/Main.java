@@ -1,0 +1,135 @@
+package phronosd;
+
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.launcher.EngineFilter;
+import org.junit.platform.launcher.Launcher;
+import org.junit.platform.launcher.LauncherDiscoveryRequest;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+
+/**
+ * The Java harness: compiles the sources with javac in this JVM, validates the suite through the
+ * JUnit Platform Launcher, and, in mode `run`, measures it in a second execution of the same
+ * Launcher (one more discovery, not one per run) where {@link MeasureInterceptor} repeats each test.
+ */
+public final class Main {
+    private static final Path WORK = Path.of("/work");
+    private static final Path CLASSES = Path.of("/tmp/phronosd/classes");
+
+    private final Reporter reporter;
+    private final Map<String, String> env = System.getenv();
+    private volatile ResultListener listener;
+    private volatile boolean finished;
+    private boolean resultsReported;
+
+    private Main(Reporter reporter) {
+        this.reporter = reporter;
+    }
+
+    public static void main(String[] args) throws Exception {
+        Main main = new Main(new Reporter(Integer.parseInt(System.getenv("PHRONOSD_REPORT_FD"))));
+        Runtime.getRuntime().addShutdownHook(new Thread(main::exitedEarly));
+        int code;
+        try {
+            code = main.run();
+        } catch (OutOfMemoryError e) {
+            main.reportResults();
+            main.reporter.emit("memory_limit", "message", "java.lang.OutOfMemoryError: " + e.getMessage()
+                    + " (heap limit " + Runtime.getRuntime().maxMemory() / (1024 * 1024) + " MB)");
+            code = 3;
+        }
+        main.finished = true;
+        System.exit(code);
+    }
+
+    private int run() throws Exception {
+        reporter.emit("phase", "name", "compile");
+        SourceCompiler.Result compiled = SourceCompiler.compile(WORK, Path.of(env.get("PHRONOSD_TEST_FILE")), CLASSES);
+        if (!compiled.ok()) {
+            reporter.emit("compile_error", "message", compiled.errors());
+            return 1;
+        }
+        ClassLoader loader = new URLClassLoader(new URL[] {CLASSES.toUri().toURL()}, Main.class.getClassLoader());
+        Thread.currentThread().setContextClassLoader(loader);
+        List<Class<?>> testClasses = new ArrayList<>();
+        for (String name : compiled.testClasses()) {
+            testClasses.add(Class.forName(name, false, loader));
+        }
+        Launcher launcher = LauncherFactory.create();
+        reporter.emit("phase", "name", "validate");
+        listener = new ResultListener();
+        launcher.execute(request(testClasses, false), listener);
+        reportResults();
+        reporter.emit("validated");
+        if (env.get("PHRONOSD_MODE").equals("run") && listener.allPassed()) {
+            measure(launcher, testClasses, loader);
+        }
+        return listener.allPassed() ? 0 : 1;
+    }
+
+    private static LauncherDiscoveryRequest request(List<Class<?>> testClasses, boolean measuring) {
+        LauncherDiscoveryRequestBuilder builder = LauncherDiscoveryRequestBuilder.request()
+                .selectors(testClasses.stream().map(DiscoverySelectors::selectClass).toList())
+                .configurationParameter("junit.jupiter.extensions.autodetection.enabled", String.valueOf(measuring));
+        if (measuring) {
+            builder.filters(EngineFilter.excludeEngines("junit-vintage"));
+        }
+        return builder.build();
+    }
+
+    private void measure(Launcher launcher, List<Class<?>> testClasses, ClassLoader loader) throws Exception {
+        reporter.emit("phase", "name", "measure");
+        long resolution = Measurement.timerResolutionNs();
+        Map<String, String> names = listener.namesByUniqueId();
+        Measurement m = new Measurement(
+                Integer.parseInt(env.get("PHRONOSD_WARMUP")),
+                Integer.parseInt(env.get("PHRONOSD_RUNS")),
+                Long.parseLong(env.get("PHRONOSD_BUDGET_MS")) * 1_000_000L,
+                List.copyOf(names.values()));
+        MeasureInterceptor.names = names;
+        MeasureInterceptor.measurement = m;
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        PrintStream discard = new PrintStream(OutputStream.nullOutputStream());
+        System.setOut(discard);
+        System.setErr(discard);
+        try {
+            launcher.execute(request(testClasses, true));
+            JUnit4Measure.run(m, names, loader);
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+        m.report(reporter, resolution);
+    }
+
+    /** Emits one `test` event per test, once (also from the OutOfMemoryError and System.exit paths). */
+    private synchronized void reportResults() {
+        ResultListener results = listener;
+        if (results == null || resultsReported) {
+            return;
+        }
+        resultsReported = true;
+        for (ResultListener.Result r : results.results()) {
+            reporter.emit("test", "name", r.name(), "status", r.status(), "durationMs", r.durationMs(),
+                    "message", r.message());
+        }
+    }
+
+    /** Shutdown hook: the code under test called System.exit. Report what ran (no `validated`). */
+    private void exitedEarly() {
+        if (finished) {
+            return;
+        }
+        reportResults();
+        System.err.println("phronosd: the code under test called System.exit before the suite finished");
+    }
+}

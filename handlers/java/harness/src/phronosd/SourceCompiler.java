@@ -1,0 +1,80 @@
+package phronosd;
+
+import com.sun.source.util.JavacTask;
+import com.sun.source.util.TaskEvent;
+import com.sun.source.util.TaskListener;
+import java.io.IOException;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import javax.tools.JavaCompiler;
+import javax.tools.StandardJavaFileManager;
+import javax.tools.ToolProvider;
+
+/**
+ * javac in this JVM (javax.tools), so compiling costs no second JVM start-up and the classes javac
+ * loads are shared with the run through the image's class-data-sharing archive.
+ */
+final class SourceCompiler {
+    private static final int MESSAGE_LIMIT = 20_000;
+
+    /** The outcome: the top-level classes declared in the test file, or javac's messages. */
+    record Result(List<String> testClasses, String errors) {
+        boolean ok() {
+            return errors == null;
+        }
+    }
+
+    /** Compiles every .java file under workDir (relative paths, so messages name them as the user does). */
+    static Result compile(Path workDir, Path testFile, Path classesDir) throws IOException {
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        Files.createDirectories(classesDir);
+        try (StandardJavaFileManager files = javac.getStandardFileManager(null, null, StandardCharsets.UTF_8)) {
+            List<String> options = List.of(
+                    "-d", classesDir.toString(),
+                    "-classpath", System.getProperty("java.class.path"),
+                    "-proc:none", "-implicit:none", "-encoding", "UTF-8", "-Xlint:none", "-nowarn", "-g");
+            StringWriter output = new StringWriter();
+            JavacTask task = (JavacTask) javac.getTask(
+                    output, files, null, options, null, files.getJavaFileObjectsFromPaths(sources(workDir)));
+            List<String> testClasses = new ArrayList<>();
+            task.addTaskListener(topLevelTypesOf(testFile, testClasses));
+            boolean compiled = task.call();
+            return compiled ? new Result(testClasses, null) : new Result(List.of(), trimmed(output.toString()));
+        }
+    }
+
+    private static List<Path> sources(Path workDir) throws IOException {
+        try (Stream<Path> walk = Files.walk(workDir)) {
+            return walk.filter(p -> p.toString().endsWith(".java") && Files.isRegularFile(p))
+                    .map(workDir::relativize)
+                    .sorted()
+                    .toList();
+        }
+    }
+
+    /** Records the binary names of the top-level types javac analyses in the test file. */
+    private static TaskListener topLevelTypesOf(Path testFile, List<String> names) {
+        Path wanted = testFile.toAbsolutePath().normalize();
+        return new TaskListener() {
+            @Override
+            public void finished(TaskEvent event) {
+                if (event.getKind() == TaskEvent.Kind.ANALYZE
+                        && event.getTypeElement() != null
+                        && Path.of(event.getSourceFile().toUri()).normalize().equals(wanted)) {
+                    names.add(event.getTypeElement().getQualifiedName().toString());
+                }
+            }
+        };
+    }
+
+    /** javac's own report (file:line: error, the source line, a caret), trimmed. */
+    private static String trimmed(String output) {
+        String text = output.strip();
+        return text.length() > MESSAGE_LIMIT ? text.substring(0, MESSAGE_LIMIT) + "\n..." : text;
+    }
+}
