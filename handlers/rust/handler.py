@@ -1,0 +1,72 @@
+"""Rust: a cargo crate named `solution`, built once with --release; libtest validates, a custom test
+runner in the same binaries times the tests in-process."""
+
+import re
+
+from phronosd.languages import Language, Layout, Submission, place_files
+
+UNIT_TESTS = re.compile(r"#\[\s*cfg\s*\(\s*test\s*\)\s*\]")
+UNIT_TEST_FILE = "src/solution_test.rs"
+
+CARGO_TOML = """[package]
+name = "solution"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+path = "{lib}"
+doctest = false
+
+[dependencies]
+"""
+
+
+def integration_test_file(name: str) -> str:
+    """Cargo only finds integration tests in tests/."""
+    return name if name.startswith("tests/") else "tests/" + name.rsplit("/", 1)[-1]
+
+
+class RustLanguage(Language):
+    def layout(self, submission: Submission) -> Layout:
+        """Unit tests (a `#[cfg(test)]` module) go to src/solution_test.rs, included at the end of the
+        library by the harness; other tests become an integration test (tests/solution_test.rs unless
+        testFile says otherwise). Cargo.toml is generated unless `files` has one."""
+        solution_file = submission.solution_file or self.solution_file
+        unit_tests = bool(UNIT_TESTS.search(submission.tests))
+        test_file = UNIT_TEST_FILE if unit_tests else integration_test_file(submission.test_file or self.test_file)
+        entries = [(solution_file, submission.solution), (test_file, submission.tests), *submission.files]
+        generated_cargo_toml = not any(name == "Cargo.toml" for name, _ in submission.files)
+        if generated_cargo_toml:
+            entries.append(("Cargo.toml", CARGO_TOML.format(lib=solution_file)))
+        return Layout(
+            files=place_files(entries),
+            solution_file=solution_file,
+            test_file=test_file,
+            options={"unitTests": unit_tests, "generatedCargoToml": generated_cargo_toml},
+        )
+
+
+HANDLER = RustLanguage(
+    name="rust",
+    aliases=("rs",),
+    runtime="rustc 1.85 (Debian trixie), --release",
+    framework="cargo test (libtest)",
+    solution_file="src/lib.rs",
+    test_file="tests/solution_test.rs",
+    default_warmup=5,
+    conventions=(
+        "The solution is src/lib.rs of a library crate named `solution` (edition 2021, no "
+        "dependencies, offline). Tests written as a `#[cfg(test)] mod tests { use super::*; ... }` "
+        "block are compiled into the library as if appended to src/lib.rs (saved as "
+        "src/solution_test.rs and included there); other tests become the integration test "
+        "tests/solution_test.rs, where `use solution::*;` is already in scope. A Cargo.toml in files "
+        "replaces the generated one (keep the package name `solution`; dependencies cannot be "
+        "downloaded). Everything is built once with `cargo test --release` (so integer overflow wraps "
+        "unless the profile enables overflow-checks) and the same binaries are validated and measured. "
+        "Counts come from libtest over every test target; #[ignore] tests are skipped; "
+        "#[should_panic] works; a panic message is the failure message. Doc-tests are not run: each "
+        "would be a separate compilation and cannot be timed in-process; put examples in #[test] "
+        "functions. std::process::exit inside a test stops the suite: no pass. Measurement runs every "
+        "non-ignored #[test] warm-up + runs times in the test binary's process, timing only the body."
+    ),
+)
