@@ -251,3 +251,10 @@ async def test_no_temp_files_on_the_host(client):
 def own_rss_kb() -> int:
     with open(f"/proc/{os.getpid()}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+async def test_skipped_tests_do_not_block_measurement(client):
+    tests = "import pytest\n\ndef test_a():\n    assert True\n\n@pytest.mark.skip(reason='later')\ndef test_b():\n    pass\n"
+    result = await run(client, "python", FIB, tests, runs=5, warmup=0)
+    assert result["status"] == "passed" and result["testsSkipped"] == 1
+    assert [t["name"] for t in result["measurement"]["perTest"]] == ["test_a"]

@@ -50,9 +50,10 @@ class PhronosEnvironment extends NodeEnvironment {
     if (!testCount(state.rootDescribeBlock) && state.unhandledErrors.length) return; // Jest fails the file: compile_error
     const entries = collectResults(state, this.projectConfig, this.testPath);
     report.sendResults(entries.map((entry) => entry.result));
-    const allPassed = entries.every((entry) => entry.result.status === 'passed');
-    if (report.job.mode === 'run' && allPassed) {
-      await measure(entries.map((entry) => this.specOf(entry)), this.global, report.job);
+    const passed = entries.filter((entry) => entry.result.status === 'passed');
+    const noneFailed = entries.every((entry) => ['passed', 'skipped'].includes(entry.result.status));
+    if (report.job.mode === 'run' && noneFailed && passed.length) {
+      await measure(passed.map((entry) => this.specOf(entry)), this.global, report.job);
     }
   }
 
