@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 
 from phronosd.app import create_app
-from phronosd.keys import IMAGES, REGISTRY, SANDBOX
+from phronosd.keys import EXECUTOR, IMAGES, REGISTRY, SANDBOX
 from phronosd.languages import Submission
 from phronosd.sandbox import Limits
 from phronosd.settings import load
@@ -56,7 +56,10 @@ async def seed_design(app, language, solution: str, tests: str, runs: int) -> fl
         "solutionFile": layout.solution_file, "testFile": layout.test_file,
         "options": dict(layout.options), "env": dict(language.env),
     }
-    limits = Limits(timeout_ms=60000, memory_mb=512, cpus=1.0, pids=256, output_limit=1 << 20)
+    limits = Limits(
+        timeout_ms=60000, memory_mb=512, cpuset=app[EXECUTOR].cpus.general_cpuset, cpu_quota=1.0,
+        pids=256, output_limit=1 << 20,
+    )
     started = time.perf_counter()
     for _ in range(runs):
         outcome = await sandbox.run(image, language, job, limits)

@@ -14,6 +14,7 @@ from .errors import BadRequest, TooManyRequests, Unavailable
 from .health import DockerProbe
 from .images import Images
 from .languages import Registry, Submission
+from .lanes import CpuPlan, Lanes
 from .sandbox import Limits, Sandbox
 from .settings import Settings
 from .verdict import build_result
@@ -45,8 +46,18 @@ def bounded(body: dict[str, Any], field: str, default: int, maximum: int) -> int
 class Executor:
     """Runs submissions under a concurrency limit, with a bounded queue in front of it."""
 
-    def __init__(self, settings: Settings, registry: Registry, images: Images, sandbox: Sandbox, probe: DockerProbe):
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        images: Images,
+        sandbox: Sandbox,
+        probe: DockerProbe,
+        cpus: CpuPlan,
+    ):
         self.settings = settings
+        self.cpus = cpus
+        self.lanes = Lanes(cpus.measuring)
         self.registry = registry
         self.images = images
         self.sandbox = sandbox
@@ -57,11 +68,14 @@ class Executor:
         self.accepting = True
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[float]:
-        """Wait for a free container slot; yields the seconds spent waiting. Full queue: 429 at once."""
+    async def slot(self, measuring: bool) -> AsyncIterator[tuple[float, int | None]]:
+        """Wait for a container slot (and, to measure, a lane core); yields the seconds waited and the
+        core. A full queue is answered at once with 429."""
         if not self.accepting:
             raise Unavailable("server.shutting_down", "the server is shutting down", headers={"Retry-After": RETRY_AFTER_S})
-        if self.slots.locked() and self.queued >= self.settings.max_queued:
+        lane = self.lanes if measuring and self.lanes.cores else None
+        must_wait = self.slots.locked() or (lane is not None and lane.full())
+        if must_wait and self.queued >= self.settings.max_queued:
             raise TooManyRequests(
                 "execution.queue_full",
                 f"{self.running} executions running and {self.queued} waiting; try again later",
@@ -69,16 +83,18 @@ class Executor:
             )
         waited = time.monotonic()
         self.queued += 1
-        try:
-            await self.slots.acquire()
-        finally:
-            self.queued -= 1
-        self.running += 1
-        try:
-            yield time.monotonic() - waited
-        finally:
-            self.running -= 1
-            self.slots.release()
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                core = await stack.enter_async_context(lane.core()) if lane else None
+                await self.slots.acquire()
+            finally:
+                self.queued -= 1
+            stack.callback(self.slots.release)
+            self.running += 1
+            try:
+                yield time.monotonic() - waited, core
+            finally:
+                self.running -= 1
 
     async def image_for(self, language: str) -> str:
         if not self.images.ready(language):
@@ -94,13 +110,8 @@ class Executor:
     async def execute(self, body: dict[str, Any], measure: Measure | None = None) -> dict[str, Any]:
         language = self.registry.get(body["language"])
         settings = self.settings
-        limits = Limits(
-            timeout_ms=bounded(body, "timeoutMs", settings.default_timeout_ms, settings.max_timeout_ms),
-            memory_mb=bounded(body, "memoryMb", settings.memory_mb, settings.max_memory_mb),
-            cpus=settings.cpus,
-            pids=settings.pids_limit,
-            output_limit=settings.output_limit_bytes,
-        )
+        timeout_ms = bounded(body, "timeoutMs", settings.default_timeout_ms, settings.max_timeout_ms)
+        memory_mb = bounded(body, "memoryMb", settings.memory_mb, settings.max_memory_mb)
         submission = Submission(
             solution=body["solution"],
             tests=body["tests"],
@@ -121,7 +132,15 @@ class Executor:
             "options": dict(layout.options),
             "env": dict(language.env),
         }
-        async with self.slot() as waited_s:
+        async with self.slot(measuring=measure is not None) as (waited_s, core):
+            limits = Limits(
+                timeout_ms=timeout_ms,
+                memory_mb=memory_mb,
+                cpuset=str(core) if core is not None else self.cpus.general_cpuset,
+                cpu_quota=None if core is not None else settings.cpus,
+                pids=settings.pids_limit,
+                output_limit=settings.output_limit_bytes,
+            )
             outcome = await self.sandbox.run(
                 image, language, job, limits, settings.measure_budget_ms if measure else 0
             )
@@ -135,8 +154,9 @@ class Executor:
             queue_ms=waited_s * 1000,
             runs_requested=measure.runs if measure else 0,
             include_samples=bool(measure and measure.include_samples),
+            lane_core=core,
         )
-        log.info(
+        log.debug(  # at info, the request line (logs.py) carries language, verdict and timings
             "execution language=%s mode=%s status=%s tests=%d/%d total_ms=%.0f",
             language.name, job["mode"], result["status"], result["testsPassed"], result["totalTests"],
             result["timings"]["totalMs"],

@@ -31,7 +31,8 @@ MEASURE_GRACE_S = 10.0
 class Limits:
     timeout_ms: int
     memory_mb: int
-    cpus: float
+    cpuset: str
+    cpu_quota: float | None  # None on a measuring core: a quota would throttle the timed phase
     pids: int
     output_limit: int
 
@@ -73,6 +74,7 @@ class Sandbox:
         self.docker = docker
         self.instance = instance
         self.removals: set[asyncio.Task] = set()
+        self.cleanup_failures = 0  # read by metrics.py (phronosd_container_cleanup_failures)
 
     def run_args(self, name: str, image: str, language: Language, limits: Limits) -> list[str]:
         def tmpfs(path: str, size_mb: int) -> str:
@@ -87,7 +89,8 @@ class Sandbox:
             "--network", "none",
             "--memory", f"{limits.memory_mb}m",
             "--memory-swap", f"{limits.memory_mb}m",
-            "--cpus", f"{limits.cpus:g}",
+            "--cpuset-cpus", limits.cpuset,
+            *(["--cpus", f"{limits.cpu_quota:g}"] if limits.cpu_quota else []),
             "--pids-limit", str(limits.pids),
             "--read-only",
             "--tmpfs", tmpfs("/work", language.work_tmpfs_mb),
@@ -150,8 +153,11 @@ class Sandbox:
         task.add_done_callback(self.removals.discard)
         with contextlib.suppress(Exception):
             result = await asyncio.shield(task)
-            if result.exit_code not in (0, 1):
-                log.warning("removing container %s failed: %s", name, result.stderr[:200])
+            if result.exit_code in (0, 1):
+                log.info("removed container %s", name)
+                return
+            log.warning("removing container %s failed: %s", name, result.stderr[:200])
+        self.cleanup_failures += 1
 
     async def sweep(self) -> int:
         """Remove every container of this instance (orphans of a crash, or leftovers at shutdown)."""
@@ -159,7 +165,6 @@ class Sandbox:
         ids = listed.stdout.decode().split()
         if ids:
             await self.docker.run(["rm", "-f", *ids], timeout=60)
-            log.info("swept %d leftover container(s)", len(ids))
         return len(ids)
 
     async def drain_removals(self) -> None:

@@ -117,6 +117,7 @@ def build_result(
     queue_ms: float,
     runs_requested: int = 0,
     include_samples: bool = False,
+    lane_core: int | None = None,
 ) -> dict[str, Any]:
     """The validate response; with `runs_requested`, the run response's measurement fields too."""
     frame = outcome.frame
@@ -149,6 +150,10 @@ def build_result(
     }
     if runs_requested:
         measurement = measurement_of(frame, runs_requested, include_samples) if status == "passed" else None
+        if measurement is not None:
+            measurement["core"] = lane_core
+            if lane_core is None:
+                measurement["flags"].append("no_measuring_lane")
         result["measurement"] = measurement
         result["meanExecutionTime"] = measurement["meanMs"] if measurement else None
         result["standardDeviation"] = measurement["stddevMs"] if measurement else None
