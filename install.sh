@@ -31,6 +31,12 @@ ensure_docker() {
 ensure_docker
 # The base image is made with debootstrap where no registry can be reached.
 command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+# The service tests run systemd-analyze and systemd-socket-activate (package systemd, which does
+# not need to be PID 1), Debian's nginx (policy-rc.d or not, the tests start their own instance)
+# and docker-compose (config validation only).
+for tool in systemd-analyze:systemd systemd-socket-activate:systemd nginx:nginx docker-compose:docker-compose; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || apt_install "${tool#*:}"
+done
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "install: python3 >= 3.11 is needed" >&2; exit 1; }
 python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
 [ -x .venv/bin/python ] || python3 -m venv .venv

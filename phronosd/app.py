@@ -15,7 +15,10 @@ from .health import DockerProbe
 from .images import Images
 from .keys import DOCKER, EXECUTOR, IMAGES, PROBE, REGISTRY, SANDBOX, SCHEMAS, SETTINGS, STARTED
 from .languages import Registry
-from .middlewares import cors_middleware, request_context
+from .lanes import keep_off_lanes, plan_cpus
+from .middlewares import auth_middleware, cors_middleware, request_context
+from .metrics import setup_metrics
+from .openapi import setup_openapi
 from .sandbox import Sandbox
 from .request_schemas import SchemaSet
 from .settings import Settings
@@ -37,8 +40,13 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
     images = Images(docker, settings.image_prefix, list(app[REGISTRY].languages.values()))
     sandbox = Sandbox(docker, settings.instance_name)
     probe = DockerProbe(docker, images, settings.docker_probe_ttl_s)
+    try:
+        cpus = plan_cpus(settings.measure_cpus)
+    except ValueError as exc:
+        raise StartupError(f"setting measure_cpus: {exc}") from None
+    keep_off_lanes(cpus)
     app[DOCKER], app[IMAGES], app[SANDBOX], app[PROBE] = docker, images, sandbox, probe
-    app[EXECUTOR] = executor = Executor(settings, app[REGISTRY], images, sandbox, probe)
+    app[EXECUTOR] = executor = Executor(settings, app[REGISTRY], images, sandbox, probe, cpus)
     await sweep(sandbox, "start-up")
     await probe.get()
     yield
@@ -52,6 +60,7 @@ async def sweep(sandbox: Sandbox, when: str) -> None:
         count = await sandbox.sweep()
     except DockerUnavailable as exc:
         log.warning("container sweep at %s skipped: %s", when, exc.message)
+        sandbox.cleanup_failures += 1
         return
     if count:
         log.info("container sweep at %s removed %d container(s)", when, count)
@@ -62,6 +71,9 @@ def create_app(settings: Settings) -> web.Application:
     middlewares = [request_context]
     if settings.cors_origins:
         middlewares.append(cors_middleware(settings.cors_origins))
+    tokens = settings.tokens()
+    if tokens:
+        middlewares.append(auth_middleware(tokens))
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[STARTED] = time.monotonic()
@@ -69,4 +81,6 @@ def create_app(settings: Settings) -> web.Application:
     app[REGISTRY] = Registry.discover()
     app.cleanup_ctx.append(execution_ctx)
     app.add_routes(routes)
+    setup_metrics(app)
+    setup_openapi(app)  # last: the document covers every route added before it
     return app

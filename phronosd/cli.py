@@ -1,14 +1,14 @@
-"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]`, `phronosd images list`."""
+"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]`, `phronosd images list`, `phronosd check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
-from . import settings as settings_module
+from . import logs, settings as settings_module
 from .app import StartupError
+from .check import check_command
 from .docker import DockerCli, DockerUnavailable
 from .images import ImageBuilder, Images
 from .languages import Registry
@@ -25,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
     build = images.add_parser("build", help="build the missing runner images (and the base image)")
     build.add_argument("languages", nargs="*", help="languages to build (default: all)")
     images.add_parser("list", help="show each language's image, whether it is built, and its size")
+    commands.add_parser("check", help="say what on this host is wrong for phronosd, and how to fix it")
     return root
 
 
@@ -56,10 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     names = args.pop("languages", [])
     try:
         settings = settings_module.load(args)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        logs.configure(settings)
+        if command == "check":
+            return asyncio.run(check_command(settings, say))
         if command == "images":
             return asyncio.run(images_command(settings, images_command_name, names))
         asyncio.run(serve(settings))

@@ -1,17 +1,23 @@
-"""Serving the app: sockets up first, then a clean shutdown on SIGTERM/SIGINT within the grace period."""
+"""Serving the app: the listening sockets (inherited from systemd, or our own TCP or Unix socket)
+are up before READY=1 is sent; SIGTERM/SIGINT send STOPPING=1 and shut down within the grace period."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import grp
 import logging
 import os
 import signal
+import socket
 import stat
 
 from aiohttp import web
 
 from .app import create_app
+from .logs import REQUEST_LOGGER, RequestLogger
 from .settings import Settings
+from .systemd import Notifier, forget_activation_environment, inherited_sockets
 
 log = logging.getLogger(__name__)
 
@@ -27,30 +33,82 @@ def remove_stale_socket(path: str) -> None:
     os.unlink(path)
 
 
+def bound_unix_socket(path: str, mode: int, group: str | None) -> socket.socket:
+    """Bind the socket and set its mode and group before it listens, so no client ever sees it with
+    looser permissions."""
+    remove_stale_socket(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        if group is not None:
+            try:
+                gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise OSError(f"setting unix_socket_group: no group named {group!r}") from None
+            os.chown(path, -1, gid)
+        os.chmod(path, mode)
+    except BaseException:
+        sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return sock
+
+
+def sites_for(runner: web.AppRunner, settings: Settings) -> tuple[list[web.BaseSite], str | None]:
+    """The sites to start and the Unix socket path this process owns (to remove at exit).
+    Sockets passed by systemd win over the host/port/unix_socket settings."""
+    inherited = inherited_sockets()
+    if inherited:
+        forget_activation_environment()
+        for passed in inherited:
+            log.info("serving socket fd %d (%s) passed by systemd", passed.fd, passed.name)
+        return [web.SockSite(runner, socket.socket(fileno=passed.fd)) for passed in inherited], None
+    if settings.unix_socket:
+        sock = bound_unix_socket(settings.unix_socket, settings.unix_socket_mode, settings.unix_socket_group)
+        return [web.SockSite(runner, sock)], settings.unix_socket
+    return [web.TCPSite(runner, settings.host, settings.port)], None
+
+
+async def ping_watchdog(notifier: Notifier, interval: float) -> None:
+    """Runs on the event loop, so a loop that stops turning stops the pings and systemd restarts us."""
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
 async def serve(settings: Settings) -> None:
+    notifier = Notifier()
     app = create_app(settings)
     runner = web.AppRunner(
         app,
         handler_cancellation=True,
         shutdown_timeout=settings.shutdown_grace_s,
-        access_log_format='%a "%r" %s %b %Tfs request_id=%{X-Request-ID}o',
+        access_log_class=RequestLogger,
+        access_log=logging.getLogger(REQUEST_LOGGER),
     )
     await runner.setup()
-    if settings.unix_socket:
-        remove_stale_socket(settings.unix_socket)
-        site: web.BaseSite = web.UnixSite(runner, settings.unix_socket)
-    else:
-        site = web.TCPSite(runner, settings.host, settings.port)
+    owned_socket = None
+    watchdog = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await site.start()
-        log.info("phronosd listening on %s", site.name)
+        sites, owned_socket = sites_for(runner, settings)
+        for site in sites:
+            await site.start()
+        where = ", ".join(site.name for site in sites)
+        log.info("phronosd listening on %s", where)
+        notifier.ready(f"listening on {where}")
+        if notifier.watchdog_s:
+            watchdog = asyncio.create_task(ping_watchdog(notifier, notifier.watchdog_s))
         await stop.wait()
         log.info("shutting down: waiting up to %.0f s for running requests", settings.shutdown_grace_s)
+        notifier.stopping("shutting down")
     finally:
         await runner.cleanup()
-        if settings.unix_socket:
-            remove_stale_socket(settings.unix_socket)
+        if watchdog is not None:
+            watchdog.cancel()
+        if owned_socket:
+            remove_stale_socket(owned_socket)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,9 +65,23 @@ def _optional_str(value: Any) -> str | None:
     return text or None
 
 
+def _octal(value: Any) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"0?o?[0-7]{3,4}", text):
+        raise ValueError("expected permissions in octal, like 660")
+    return int(text.replace("o", ""), 8)
+
+
 def _list(value: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list) else str(value).split(",")
     return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _cores(value: Any) -> tuple[int, ...]:
+    try:
+        return tuple(sorted({int(item) for item in _list(value)}))
+    except ValueError:
+        raise ValueError("expected a list of CPU numbers, e.g. 3 or 2,3") from None
 
 
 def _setting(default: Any, parse: Callable[[Any], Any], help: str) -> Any:
@@ -77,17 +93,28 @@ class Settings:
     host: str = _setting("127.0.0.1", _str, "TCP address to listen on")
     port: int = _setting(3001, _int(0, 65535), "TCP port to listen on")
     unix_socket: str | None = _setting(None, _optional_str, "listen on this Unix socket path instead of TCP")
+    unix_socket_mode: int = _setting(0o660, _octal, "permissions of the Unix socket, in octal (660)")
+    unix_socket_group: str | None = _setting(None, _optional_str, "group owning the Unix socket (e.g. www-data for nginx)")
+    trusted_proxies: tuple[str, ...] = _setting(
+        (), _list, "proxy addresses or networks (or 'unix') whose X-Forwarded-For names the client in logs"
+    )
     cors_origins: tuple[str, ...] = _setting((), _list, "origins allowed by CORS (comma-separated)")
+    auth_tokens: tuple[str, ...] = _setting((), _list, "bearer tokens accepted on every endpoint but /health")
+    auth_tokens_file: str | None = _setting(None, _optional_str, "file with one accepted bearer token per line")
     concurrency: int = _setting(5, _int(1, 256), "containers running at once")
     max_queued: int = _setting(50, _int(0, 10000), "requests waiting for a slot before 429")
     default_timeout_ms: int = _setting(30000, _int(100, 3600000), "timeout of a request that names none")
     max_timeout_ms: int = _setting(120000, _int(100, 3600000), "largest timeoutMs a request may ask")
     memory_mb: int = _setting(512, _int(64, 65536), "container memory (and memory+swap) of a request that names none")
     max_memory_mb: int = _setting(2048, _int(64, 65536), "largest memoryMb a request may ask")
-    cpus: float = _setting(1.0, _float(0.1, 256), "CPU quota per container")
+    cpus: float = _setting(1.0, _float(0.1, 256), "CPU quota of a container that does not measure")
+    measure_cpus: tuple[int, ...] = _setting(
+        (), _cores, "cores reserved for timed phases, one measuring container each (default: a quarter, at least 1)"
+    )
     pids_limit: int = _setting(256, _int(16, 100000), "processes and threads per container")
     output_limit_bytes: int = _setting(1048576, _int(1024, 64 * 1048576), "captured output per stream")
     max_body_bytes: int = _setting(2097152, _int(1024, 256 * 1048576), "largest request body")
+    body_timeout_s: float = _setting(30.0, _float(0.1, 3600), "time allowed to send a request body (slow clients get 408)")
     default_runs: int = _setting(100, _int(1, 1000000), "timed runs of a request that names none")
     max_runs: int = _setting(1000, _int(1, 1000000), "most timed runs a request may ask")
     measure_budget_ms: int = _setting(60000, _int(100, 3600000), "wall-time budget of the measure phase")
@@ -97,6 +124,7 @@ class Settings:
     docker_probe_ttl_s: float = _setting(5.0, _float(0, 3600), "how long /health reuses a Docker probe")
     instance_name: str = _setting("default", _str, "label value of this daemon's containers (swept at start and stop)")
     log_level: str = _setting("info", _str, "debug, info, warning or error")
+    log_format: str = _setting("text", _str, "text (key=value lines) or json (one object per line)")
 
     def __post_init__(self) -> None:
         if self.default_timeout_ms > self.max_timeout_ms:
@@ -107,6 +135,26 @@ class Settings:
             raise SettingsError("setting default_runs: larger than max_runs")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError("setting log_level: expected debug, info, warning or error")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError("setting log_format: expected text or json")
+        for proxy in self.trusted_proxies:
+            if proxy != "unix":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise SettingsError(f"setting trusted_proxies: {proxy!r} is not an address, a network or 'unix'") from None
+
+
+    def tokens(self) -> tuple[str, ...]:
+        """The accepted bearer tokens: `auth_tokens` plus the lines of `auth_tokens_file`."""
+        tokens = list(self.auth_tokens)
+        if self.auth_tokens_file:
+            try:
+                lines = Path(self.auth_tokens_file).read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise SettingsError(f"setting auth_tokens_file: {exc.strerror}: {self.auth_tokens_file}") from None
+            tokens += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return tuple(tokens)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -7,10 +7,16 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
-from .keys import EXECUTOR, IMAGES, PROBE, REGISTRY, SCHEMAS, SETTINGS, STARTED
+from .keys import EXECUTION_RESULT, EXECUTOR, IMAGES, PROBE, REGISTRY, SCHEMAS, SETTINGS, STARTED
 from .middlewares import read_json
 
 routes = web.RouteTableDef()
+
+
+def executed(request: web.Request, result: dict) -> web.Response:
+    """The result as JSON, kept on the request for the request log line and the metrics."""
+    request[EXECUTION_RESULT] = result
+    return web.json_response(result)
 
 
 @routes.get("/health", name="health")
@@ -32,6 +38,11 @@ async def health(request: web.Request) -> web.Response:
             "queued": executor.queued,
             "capacity": app[SETTINGS].concurrency,
             "maxQueued": app[SETTINGS].max_queued,
+            "measuring": {
+                "cores": list(executor.lanes.cores),
+                "busy": executor.lanes.busy,
+                "waiting": executor.lanes.waiting,
+            },
         },
     }
     return web.json_response(body, status=200 if docker.reachable else 503)
@@ -51,21 +62,27 @@ async def languages(request: web.Request) -> web.Response:
     )
 
 
+async def checked_body(request: web.Request, schema: str) -> dict:
+    """The JSON body, read within the size and time limits and checked against `schemas/<schema>.json`."""
+    settings = request.app[SETTINGS]
+    body = await read_json(request, settings.max_body_bytes, settings.body_timeout_s)
+    request.app[SCHEMAS].check(schema, body)
+    return body
+
+
 @routes.post("/api/execute/validate", name="validate")
 async def validate(request: web.Request) -> web.Response:
     """Run the tests once. Body: schemas/validate.json. 200 with the verdict whenever the code ran;
     400 bad request, 413 too large, 415 not JSON, 429 queue full, 503 Docker or image missing."""
-    body = await read_json(request, request.app[SETTINGS].max_body_bytes)
-    request.app[SCHEMAS].check("validate", body)
-    return web.json_response(await request.app[EXECUTOR].execute(body))
+    body = await checked_body(request, "validate")
+    return executed(request, await request.app[EXECUTOR].execute(body))
 
 
 @routes.post("/api/execute/run", name="run")
 async def run(request: web.Request) -> web.Response:
     """Validate, then time `runs` runs after `warmup` in the same container. Body: schemas/run.json.
     200 with the verdict and `measurement` (null unless every test passed); errors as for validate."""
-    body = await read_json(request, request.app[SETTINGS].max_body_bytes)
-    request.app[SCHEMAS].check("run", body)
+    body = await checked_body(request, "run")
     executor = request.app[EXECUTOR]
-    return web.json_response(await executor.execute(body, executor.measure_of(body)))
+    return executed(request, await executor.execute(body, executor.measure_of(body)))
 

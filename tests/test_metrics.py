@@ -1,0 +1,57 @@
+"""GET /metrics: Prometheus text from the app's own registry, labelled by route name, never raw path."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import post
+
+GOOD = {
+    "language": "python",
+    "solution": "def add(a, b):\n    return a + b\n",
+    "tests": "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+}
+
+
+async def samples(client) -> dict[tuple, float]:
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.content_type == "text/plain"
+    text = await response.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_requests_executions_durations_and_gauges(client):
+    await post(client, "/api/execute/validate", GOOD)
+    await post(client, "/api/execute/validate", {**GOOD, "tests": "def test_x():\n    assert False\n"})
+    await post(client, "/api/execute/validate", {**GOOD, "language": 3}, expect=400)
+    await client.get("/no/such/path/12345")
+    got = await samples(client)
+    assert got[("phronosd_http_requests_total", (("method", "POST"), ("route", "validate"), ("status", "200")))] == 2
+    assert got[("phronosd_http_requests_total", (("method", "POST"), ("route", "validate"), ("status", "400")))] == 1
+    assert got[("phronosd_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
+    assert not any("12345" in str(labels) for _, labels in got)  # raw paths never become labels
+    for verdict in ("passed", "failed"):
+        key = (("language", "python"), ("mode", "validate"), ("verdict", verdict))
+        assert got[("phronosd_executions_total", key)] == 1
+    assert got[("phronosd_execution_duration_seconds_count", (("language", "python"), ("mode", "validate")))] == 2
+    assert got[("phronosd_execution_duration_seconds_sum", (("language", "python"), ("mode", "validate")))] > 0
+    assert got[("phronosd_queue_wait_seconds_count", (("language", "python"),))] == 2
+    assert got[("phronosd_executions_running", ())] == 0 and got[("phronosd_executions_queued", ())] == 0
+    assert got[("phronosd_container_cleanup_failures_total", ())] == 0
+
+
+async def test_run_is_counted_as_run(client):
+    await post(client, "/api/execute/run", {**GOOD, "runs": 5, "warmup": 1})
+    got = await samples(client)
+    key = (("language", "python"), ("mode", "run"), ("verdict", "passed"))
+    assert got[("phronosd_executions_total", key)] == 1
+
+
+async def test_each_app_has_its_own_registry(client):
+    """A second app in the same process starts from zero (tests build many apps)."""
+    before = await samples(client)
+    assert ("phronosd_executions_total", (("language", "python"), ("mode", "validate"), ("verdict", "passed"))) not in before
