@@ -30,12 +30,23 @@ class BadRequest(ApiError):
     status = 400
 
 
+class Unauthorized(ApiError):
+    status = 401
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message, headers={"WWW-Authenticate": 'Bearer realm="phronosd"'})
+
+
 class NotFound(ApiError):
     status = 404
 
 
 class MethodNotAllowed(ApiError):
     status = 405
+
+
+class RequestTimeout(ApiError):
+    status = 408
 
 
 class PayloadTooLarge(ApiError):

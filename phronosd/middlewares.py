@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -11,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from .errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import ApiError, BadRequest, PayloadTooLarge, RequestTimeout, Unauthorized, UnsupportedMediaType
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,25 @@ def cors_middleware(origins: tuple[str, ...]):
     return cors
 
 
+def auth_middleware(tokens: tuple[str, ...], open_paths: frozenset[str] = frozenset({"/health"})):
+    """Require `Authorization: Bearer <token>`; every configured token is compared in constant time."""
+    accepted = [token.encode() for token in tokens]
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in open_paths or request.method == "OPTIONS":
+            return await handler(request)
+        scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not offered:
+            raise Unauthorized("auth.required", "send Authorization: Bearer <token>")
+        matches = [hmac.compare_digest(offered.strip().encode(), token) for token in accepted]
+        if not any(matches):
+            raise Unauthorized("auth.invalid", "the bearer token is not accepted")
+        return await handler(request)
+
+    return auth
+
+
 def check_text(value: Any, path: str = "$") -> None:
     """Reject strings that cannot be written as UTF-8 (lone surrogates from `\\ud800` escapes)."""
     if isinstance(value, str):
@@ -109,16 +129,20 @@ def check_text(value: Any, path: str = "$") -> None:
             check_text(item, f"{path}[{index}]")
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
-    """The request's JSON body: 415 if not JSON, 413 if too large (before reading it), 400 if malformed."""
+async def read_json(request: web.Request, max_bytes: int, timeout_s: float) -> Any:
+    """The request's JSON body: 415 if not JSON, 413 if too large (before reading it), 408 if it
+    trickles in slower than `timeout_s`, 400 if malformed. No execution slot is held meanwhile."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType("request.content_type", "send the body as application/json")
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge("request.too_large", f"the body is larger than {max_bytes} bytes")
     try:
-        raw = await request.read()
+        async with asyncio.timeout(timeout_s):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge("request.too_large", f"the body is larger than {max_bytes} bytes") from None
+    except TimeoutError:
+        raise RequestTimeout("request.timeout", f"the body did not arrive within {timeout_s:g} s") from None
     try:
         body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

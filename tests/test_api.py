@@ -37,7 +37,9 @@ async def test_health_reports_docker_languages_and_slots(client):
     assert data["status"] == "ok"
     assert data["docker"]["reachable"] is True and data["docker"]["serverVersion"]
     assert data["languages"]["python"]["ready"] is True
-    assert data["executions"] == {"running": 0, "queued": 0, "capacity": 5, "maxQueued": 50}
+    executions = data["executions"]
+    assert (executions["running"], executions["queued"], executions["capacity"], executions["maxQueued"]) == (0, 0, 5, 50)
+    assert executions["measuring"]["busy"] == 0 and executions["measuring"]["waiting"] == 0
     assert data["uptime"] >= 0 and data["timestamp"].endswith("+00:00")
 
 
@@ -241,3 +243,26 @@ async def test_nothing_is_left_after_bad_requests(client):
         response = await client.post("/api/execute/validate", json=body)
         assert response.status == 400
     assert leftover_containers() == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"auth_tokens": "s3cret-one,s3cret-two"}])
+async def test_bearer_tokens_guard_everything_but_health(client):
+    assert (await client.get("/health")).status == 200
+    for headers, code in (({}, "auth.required"), ({"Authorization": "Bearer nope"}, "auth.invalid"),
+                          ({"Authorization": "Basic s3cret-one"}, "auth.required")):
+        response = await client.post("/api/execute/validate", json=GOOD, headers=headers)
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert_error(await response.json(), code)
+    response = await client.get("/api/languages", headers={"Authorization": "Bearer s3cret-two"})
+    assert response.status == 200
+    response = await client.post("/api/execute/validate", json=GOOD, headers={"Authorization": "Bearer s3cret-one"})
+    assert response.status == 200
+
+
+def test_token_file_is_read(tmp_path):
+    from conftest import make_settings
+
+    path = tmp_path / "tokens"
+    path.write_text("# one per line\nalpha\n\nbeta\n")
+    assert make_settings(auth_tokens_file=str(path), auth_tokens="gamma").tokens() == ("gamma", "alpha", "beta")
