@@ -111,7 +111,7 @@ def check_listen_socket(settings: Settings) -> Finding | None:
                        f"create it (systemd: RuntimeDirectory=; by hand: install -d {path.parent})")
     if not os.access(path.parent, os.W_OK | os.X_OK):
         return Finding("fail", what, f"{path.parent} is not writable by uid {os.getuid()}",
-                       f"chown the folder to the service user, or choose another unix_socket")
+                       "chown the folder to the service user, or choose another unix_socket")
     if path.exists() and not stat.S_ISSOCK(path.lstat().st_mode):
         return Finding("fail", what, f"{path} exists and is not a socket", "remove it or choose another unix_socket")
     if settings.unix_socket_group:

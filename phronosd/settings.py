@@ -26,32 +26,30 @@ class SettingsError(Exception):
     """A bad setting: start-up stops with this one line."""
 
 
-def _int(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
+def _number(cast: Callable[[str], Any], kind: str, low: float, high: float) -> Callable[[Any], Any]:
+    """A parser for a number of type `cast` within [low, high]; booleans are not numbers."""
+    problem = f"expected {kind} from {low} to {high}"
+
+    def parse(value: Any) -> Any:
         if isinstance(value, bool):
-            raise ValueError(f"expected a whole number from {low} to {high}")
+            raise ValueError(problem)
         try:
-            number = int(str(value).strip())
+            number = cast(str(value).strip())
         except ValueError:
-            raise ValueError(f"expected a whole number from {low} to {high}") from None
+            raise ValueError(problem) from None
         if not low <= number <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
+            raise ValueError(problem)
         return number
 
     return parse
+
+
+def _int(low: int, high: int) -> Callable[[Any], int]:
+    return _number(int, "a whole number", low, high)
 
 
 def _float(low: float, high: float) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise ValueError(f"expected a number from {low} to {high}") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected a number from {low} to {high}")
-        return number
-
-    return parse
+    return _number(float, "a number", low, high)
 
 
 def _str(value: Any) -> str:
@@ -70,6 +68,15 @@ def _octal(value: Any) -> int:
     if isinstance(value, bool) or not re.fullmatch(r"0?o?[0-7]{3,4}", text):
         raise ValueError("expected permissions in octal, like 660")
     return int(text.replace("o", ""), 8)
+
+
+def _bool(value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
 
 
 def _list(value: Any) -> tuple[str, ...]:
@@ -110,6 +117,9 @@ class Settings:
     cpus: float = _setting(1.0, _float(0.1, 256), "CPU quota of a container that does not measure")
     measure_cpus: tuple[int, ...] = _setting(
         (), _cores, "cores reserved for timed phases, one measuring container each (default: a quarter, at least 1)"
+    )
+    measure_lane: bool = _setting(
+        True, _bool, "measure on a reserved core; false: on the general cores under the CPU quota (for comparison)"
     )
     pids_limit: int = _setting(256, _int(16, 100000), "processes and threads per container")
     output_limit_bytes: int = _setting(1048576, _int(1024, 64 * 1048576), "captured output per stream")
