@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Awaitable, Callable
 from dataclasses import dataclass
 
 from .docker import DockerCli, DockerUnavailable
@@ -20,10 +21,11 @@ class DockerState:
 class DockerProbe:
     """`docker version` at most once per `ttl` seconds; concurrent callers share one call."""
 
-    def __init__(self, docker: DockerCli, images: Images, ttl: float):
+    def __init__(self, docker: DockerCli, images: Images, ttl: float, on_reachable: Callable[[], Awaitable[None]]):
         self.docker = docker
         self.images = images
         self.ttl = ttl
+        self.on_reachable = on_reachable
         self.state: DockerState | None = None
         self.checked_at = -float("inf")
         self.lock = asyncio.Lock()
@@ -41,8 +43,10 @@ class DockerProbe:
             await self.images.refresh()
         except DockerUnavailable as exc:
             return DockerState(False, None, exc.message)
+        await self.on_reachable()
         return DockerState(True, version, None)
 
-    def forget(self) -> None:
-        """Make the next `get` probe again (after a docker call failed)."""
+    async def fresh(self) -> DockerState:
+        """Probe now, whatever the cache says (a docker call just failed)."""
         self.checked_at = -float("inf")
+        return await self.get()

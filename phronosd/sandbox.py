@@ -74,6 +74,7 @@ class Sandbox:
         self.docker = docker
         self.instance = instance
         self.removals: set[asyncio.Task] = set()
+        self.unremoved: set[str] = set()
         self.cleanup_failures = 0  # read by metrics.py (phronosd_container_cleanup_failures)
 
     def run_args(self, name: str, image: str, language: Language, limits: Limits) -> list[str]:
@@ -148,16 +149,24 @@ class Sandbox:
                 await self.remove(name)
 
     async def remove(self, name: str) -> None:
+        """`docker rm -f` by name; a name that could not be removed (engine down) is kept for a retry."""
         task = asyncio.ensure_future(self.docker.run(["rm", "-f", name], timeout=30))
         self.removals.add(task)
         task.add_done_callback(self.removals.discard)
         with contextlib.suppress(Exception):
             result = await asyncio.shield(task)
-            if result.exit_code in (0, 1):
+            if result.exit_code == 0 or b"No such container" in result.stderr:
                 log.info("removed container %s", name)
+                self.unremoved.discard(name)
                 return
             log.warning("removing container %s failed: %s", name, result.stderr[:200])
         self.cleanup_failures += 1
+        self.unremoved.add(name)
+
+    async def retry_removals(self) -> None:
+        """Remove the containers whose removal failed before (called once the engine answers again)."""
+        for name in list(self.unremoved):
+            await self.remove(name)
 
     async def sweep(self) -> int:
         """Remove every container of this instance (orphans of a crash, or leftovers at shutdown)."""
