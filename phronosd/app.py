@@ -39,9 +39,9 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
     docker = DockerCli(settings.docker_binary)
     images = Images(docker, settings.image_prefix, list(app[REGISTRY].languages.values()))
     sandbox = Sandbox(docker, settings.instance_name)
-    probe = DockerProbe(docker, images, settings.docker_probe_ttl_s)
+    probe = DockerProbe(docker, images, settings.docker_probe_ttl_s, on_reachable=sandbox.retry_removals)
     try:
-        cpus = plan_cpus(settings.measure_cpus)
+        cpus = plan_cpus(settings.measure_cpus, lane=settings.measure_lane)
     except ValueError as exc:
         raise StartupError(f"setting measure_cpus: {exc}") from None
     keep_off_lanes(cpus)

@@ -22,13 +22,12 @@ from .verdict import build_result
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
-DOCKER_DOWN_MARKERS = ("Cannot connect to the Docker daemon", "Is the docker daemon running", "error during connect")
 
 
 @dataclass(frozen=True)
 class Measure:
     runs: int
-    warmup: int
+    warmup: int | str  # a count, or ADAPTIVE_WARMUP: the harness warms until the times settle
     include_samples: bool
 
 
@@ -144,9 +143,10 @@ class Executor:
             outcome = await self.sandbox.run(
                 image, language, job, limits, settings.measure_budget_ms if measure else 0
             )
-        if outcome.frame is None and any(m in outcome.docker_error for m in DOCKER_DOWN_MARKERS):
-            self.probe.forget()
-            raise DockerUnavailable("the Docker engine is not reachable")
+        if outcome.frame is None and not (outcome.timed_out or outcome.overflow):
+            state = await self.probe.fresh()
+            if not state.reachable:
+                raise DockerUnavailable(f"the Docker engine is not reachable: {state.error}")
         result = build_result(
             outcome,
             language=language.name,

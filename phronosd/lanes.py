@@ -30,11 +30,14 @@ class CpuPlan:
         return ",".join(map(str, self.general))
 
 
-def plan_cpus(configured: tuple[int, ...], available: list[int] = HOST_CPUS) -> CpuPlan:
+def plan_cpus(configured: tuple[int, ...], available: list[int] = HOST_CPUS, lane: bool = True) -> CpuPlan:
     """Configured cores, or by default a quarter of the cores (at least one) from the top end;
-    a one-core host has no lane. The general cores are the rest (all of them if none is left)."""
+    a one-core host, or `lane=False`, has no lane. The general cores are the rest (all of them if
+    none is left)."""
     available = sorted(available)
-    if configured:
+    if not lane:
+        measuring: tuple[int, ...] = ()
+    elif configured:
         unknown = [core for core in configured if core not in available]
         if unknown:
             raise ValueError(f"measuring core(s) {unknown} are not available (have {available})")

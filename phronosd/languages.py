@@ -19,6 +19,8 @@ from typing import Mapping
 from .errors import BadRequest
 
 SHARED_DIR = "_shared"
+# A default warm-up that the harness chooses by the adaptive rule of handlers/README.md.
+ADAPTIVE_WARMUP = "auto"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Language:
     framework: str
     solution_file: str
     test_file: str
-    default_warmup: int
+    default_warmup: int | str  # untimed runs, or ADAPTIVE_WARMUP (JIT runtimes)
     conventions: str
     work_tmpfs_mb: int = 64
     tmp_tmpfs_mb: int = 64

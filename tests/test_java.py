@@ -178,6 +178,20 @@ async def test_run_measures_in_process(client):
     assert m["medianMs"] < 5.0
 
 
+async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
+    # 100 and 300 µs alternating: a robust CV of 74 % in every window, so only the cap of 200 ends it
+    tests = (
+        "import org.junit.jupiter.api.Test;\n\n"
+        "public class SpinTest {\n    static int n;\n"
+        "    @Test void spin() {\n        n++;\n        long end = System.nanoTime() + (n % 2 == 1 ? 100_000L : 300_000L);\n"
+        "        while (System.nanoTime() < end) { }\n    }\n}\n"
+    )
+    result = await run(client, "java", FIB, tests, runs=5)
+    assert result["status"] == "passed", result["output"]
+    assert result["measurement"]["warmup"] == 200  # adaptive by default (a fixed default would be one number)
+    assert result["measurement"]["runs"] == 5
+
+
 async def test_run_fixtures_are_fresh_every_call(client):
     result = await run(client, "java", FIB, MIXED_SUITE.replace("wrong() { assertEquals(3,", "wrong() { assertEquals(2,")
                        .replace("throwsNpe() { Object nothing = null; nothing.toString(); }", "throwsNpe() {}")

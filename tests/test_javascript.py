@@ -159,6 +159,30 @@ async def test_run_measures_every_body(client):
     assert "quiet" not in result["output"].replace("console.log\n    quiet", "", 1)
 
 
+def busy_suite(body_us: str) -> str:
+    """A test whose body spins for `body_us` microseconds (a JS expression of the run number n)."""
+    return (
+        "let n = 0;\n"
+        "test('spin', () => {\n  n += 1;\n"
+        f"  const end = process.hrtime.bigint() + BigInt(Math.round({body_us})) * 1000n;\n"
+        "  while (process.hrtime.bigint() < end) {}\n});\n"
+    )
+
+
+async def test_adaptive_warmup_stops_when_times_settle(client):
+    result = await run(client, "javascript", FIB_CJS, busy_suite("300"), runs=5)
+    m = result["measurement"]
+    assert 10 <= m["warmup"] < 200, m  # the default is adaptive: at least one window of 10, under the cap
+
+
+async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
+    # 100 and 300 µs alternating: a robust CV of 74 % in every window, so only the cap of 200 ends it
+    result = await run(client, "javascript", FIB_CJS, busy_suite("n % 2 ? 100 : 300"), runs=5)
+    assert result["measurement"]["warmup"] == 200
+    explicit = await run(client, "javascript", FIB_CJS, busy_suite("n % 2 ? 100 : 300"), runs=5, warmup=7)
+    assert explicit["measurement"]["warmup"] == 7  # a client's warm-up stays fixed
+
+
 async def test_run_without_passing_suite_has_no_measurement(client):
     result = await run(client, "javascript", FIB_CJS, MIXED_SUITE, runs=5)
     assert result["status"] == "failed" and result["measurement"] is None

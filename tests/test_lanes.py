@@ -114,3 +114,17 @@ async def test_run_measures_on_a_lane_core_and_gives_it_back(client, require_ima
     lane = client.app[EXECUTOR].lanes
     assert result["measurement"]["core"] in lane.cores
     assert lane.busy == 0
+
+
+def test_lane_switched_off_plans_no_measuring_core():
+    plan = plan_cpus((1,), [0, 1], lane=False)
+    assert plan.measuring == () and plan.general == (0, 1)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"measure_lane": "false"}])
+async def test_run_without_the_lane_is_flagged(client, require_image):
+    require_image("python")
+    solution, tests = example("python")
+    result = await run(client, "python", solution, tests, runs=5)
+    assert result["measurement"]["core"] is None
+    assert "no_measuring_lane" in result["measurement"]["flags"]

@@ -72,3 +72,39 @@ def test_below_timer_resolution():
 
 def test_budget_exhausted():
     assert "time_budget_exhausted" in flags([1.0, 1.0], requested=100)
+
+
+def two_levels(low_count, high_count, low=1.0, high=1.9):
+    """Two bands with a little hand-made jitter (±1 %), interleaved like a runtime switching levels."""
+    jitter = [0.99, 1.0, 1.01, 1.0]
+    lows = [low * jitter[i % 4] for i in range(low_count)]
+    highs = [high * jitter[i % 4] for i in range(high_count)]
+    return [x for pair in zip(lows, highs) for x in pair] + lows[len(highs):] + highs[len(lows):]
+
+
+def test_two_speed_levels_are_bimodal():
+    samples = two_levels(50, 50)
+    assert stats.bimodal(samples)
+    assert "bimodal" in flags(samples)
+
+
+def test_a_minor_band_of_ten_percent_is_bimodal():
+    assert stats.bimodal(two_levels(90, 10))
+
+
+def test_a_few_outliers_are_not_a_second_mode():
+    # 5 of 100 runs at 10x: outliers (reported as such), not a cluster of their own
+    assert not stats.bimodal(two_levels(95, 5, high=10.0))
+
+
+def test_a_long_unimodal_tail_is_not_bimodal():
+    # an even spread from 1.00 to 1.99 ms: many small gaps, no empty region
+    assert not stats.bimodal([1.0 + i / 100 for i in range(100)])
+    # geometric growth (a long right tail): gaps widen, but so does the spread beside them
+    assert not stats.bimodal([1.03**i for i in range(100)])
+
+
+def test_close_levels_and_few_samples_are_not_bimodal():
+    assert not stats.bimodal(two_levels(50, 50, high=1.05))  # 5 % apart: below the 10 % separation
+    assert not stats.bimodal(two_levels(10, 9))  # fewer than 20 samples
+    assert not stats.bimodal([1.0] * 100)

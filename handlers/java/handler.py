@@ -3,7 +3,7 @@
 import re
 from pathlib import PurePosixPath
 
-from phronosd.languages import Language, Layout, Submission, place_files
+from phronosd.languages import ADAPTIVE_WARMUP, Language, Layout, Submission, place_files
 
 PUBLIC_TYPE = re.compile(
     r"^\s*public\s+(?:(?:abstract|final|sealed|non-sealed|strictfp|static)\s+)*"
@@ -41,7 +41,7 @@ HANDLER = Java(
     framework="JUnit 5.10 (Jupiter; JUnit 4 via vintage), AssertJ 3.26, Hamcrest 2.2",
     solution_file="Solution.java",
     test_file="SolutionTest.java",
-    default_warmup=20,
+    default_warmup=ADAPTIVE_WARMUP,
     conventions=(
         "The solution and the tests are two compilation units, compiled together; each file is named "
         "after its public top-level class (Solution.java and SolutionTest.java when there is none) and "

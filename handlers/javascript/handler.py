@@ -1,6 +1,6 @@
 """JavaScript: Jest in-band in one Node process, with the shared Jest harness (handlers/_shared/jest)."""
 
-from phronosd.languages import Language
+from phronosd.languages import ADAPTIVE_WARMUP, Language
 
 HANDLER = Language(
     name="javascript",
@@ -9,7 +9,7 @@ HANDLER = Language(
     framework="Jest 29.6",
     solution_file="solution.js",
     test_file="solution.test.js",
-    default_warmup=20,
+    default_warmup=ADAPTIVE_WARMUP,
     conventions=(
         "The solution is saved as solution.js and the tests as solution.test.js; tests load it with "
         "`require('./solution')` or `import ... from './solution'`, and the solution exports with "

@@ -1,6 +1,6 @@
 """TypeScript: Jest in-band in one Node process; Babel strips types (no type check), shared Jest harness."""
 
-from phronosd.languages import Language
+from phronosd.languages import ADAPTIVE_WARMUP, Language
 
 HANDLER = Language(
     name="typescript",
@@ -9,7 +9,7 @@ HANDLER = Language(
     framework="Jest 29.6",
     solution_file="solution.ts",
     test_file="solution.test.ts",
-    default_warmup=20,
+    default_warmup=ADAPTIVE_WARMUP,
     conventions=(
         "The solution is saved as solution.ts and the tests as solution.test.ts; tests import it with "
         "`import { f } from './solution'`. Types are stripped file by file without a type check, so a "

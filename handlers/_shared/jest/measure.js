@@ -1,11 +1,13 @@
 'use strict';
 /**
  * The measure phase: inside the live test environment (after the validating run, before Jest
- * tears it down) every passed test body is re-run warmup + runs times, timed with
- * process.hrtime.bigint(). beforeEach/afterEach hooks run untimed around each body, with a fresh
+ * tears it down) every passed test body is re-run (warm-up runs, then the timed runs), timed with
+ * process.hrtime.bigint(). A run's warm-up time is the sum of its bodies' times (warmup.js).
+ * beforeEach/afterEach hooks run untimed around each body, with a fresh
  * test context, as circus does; async bodies and done callbacks are awaited inside the timing.
  */
 const { emit } = require('./report');
+const { warmupRule, BUDGET_SHARE } = require('./warmup');
 
 const now = process.hrtime.bigint;
 const RESOLUTION_PROBES = 200;
@@ -68,20 +70,21 @@ async function timeBody(spec, context, guard) {
   return elapsed;
 }
 
-/** Runs every body once; returns a note when one stopped passing (which ends measurement). */
-async function oneRun(specs, samples, guard) {
+/** Runs every body once: { times } (ns per spec, in order), or { note } when one stopped passing
+ * (which ends measurement). */
+async function oneRun(specs, guard) {
+  const times = [];
   for (const spec of specs) {
     const context = Object.create(null);
     try {
       await runHooks(spec.beforeEach, context, guard);
-      const ns = await timeBody(spec, context, guard);
+      times.push(await timeBody(spec, context, guard));
       await runHooks(spec.afterEach, context, guard);
-      if (samples) samples.get(spec.name).push(ns);
     } catch (error) {
-      return `${spec.name} raised while measured: ${String(error && error.message || error).split('\n')[0]}`;
+      return { note: `${spec.name} raised while measured: ${String(error && error.message || error).split('\n')[0]}` };
     }
   }
-  return null;
+  return { times };
 }
 
 /** Replaces every console method of the test environment and the process's stdout/stderr writers. */
@@ -105,29 +108,40 @@ async function measure(specs, global, job) {
   const resolution = timerResolutionNs();
   const samples = new Map(specs.map((spec) => [spec.name, []]));
   const notes = [];
-  const total = job.warmup + job.runs;
+  const warmupOver = warmupRule(job.warmup);
+  const warmups = [];
+  let warming = true;
+  let timed = 0;
   const started = now();
-  const deadline = started + BigInt(job.budgetMs) * 1000000n;
+  const budgetNs = BigInt(job.budgetMs) * 1000000n;
+  const deadline = started + budgetNs;
+  const warmupDeadline = started + BigInt(Math.round(Number(budgetNs) * BUDGET_SHARE));
   const guard = budgetGuard(deadline);
   const restore = silence(global);
-  let done = 0;
   try {
-    while (done < total && now() <= deadline) {
-      const note = await oneRun(specs, done >= job.warmup ? samples : null, guard);
+    while (timed < job.runs && now() <= deadline) {
+      warming = warming && !warmupOver(warmups, now() > warmupDeadline);
+      const { note, times } = await oneRun(specs, guard);
       if (note) {
         notes.push(note);
         break;
       }
-      done += 1;
+      if (warming) {
+        warmups.push(times.reduce((a, b) => a + b, 0));
+      } else {
+        specs.forEach((spec, i) => samples.get(spec.name).push(times[i]));
+        timed += 1;
+      }
     }
   } finally {
     restore();
     guard.cancel();
   }
-  if (done < total && !notes.length) notes.push(`budget of ${job.budgetMs} ms spent after ${done} of ${total} runs`);
-  const count = Math.min(...[...samples.values()].map((values) => values.length));
-  for (const [name, values] of samples) emit('samples', { test: name, ns: values.slice(0, count) });
-  emit('measured', { warmup: Math.min(job.warmup, done), timerResolutionNs: resolution, notes });
+  if (timed < job.runs && !notes.length) {
+    notes.push(`budget of ${job.budgetMs} ms spent after ${warmups.length} warm-up and ${timed} of ${job.runs} timed runs`);
+  }
+  for (const [name, values] of samples) emit('samples', { test: name, ns: values });
+  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes });
 }
 
 module.exports = { measure };

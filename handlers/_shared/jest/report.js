@@ -11,7 +11,7 @@ const env = process.env;
 const job = Object.freeze({
   mode: env.PHRONOSD_MODE,
   runs: Number(env.PHRONOSD_RUNS || 0),
-  warmup: Number(env.PHRONOSD_WARMUP || 0),
+  warmup: env.PHRONOSD_WARMUP, // a count, or 'auto' (see warmup.js)
   budgetMs: Number(env.PHRONOSD_BUDGET_MS || 0),
   solutionFile: env.PHRONOSD_SOLUTION_FILE,
   testFile: env.PHRONOSD_TEST_FILE,

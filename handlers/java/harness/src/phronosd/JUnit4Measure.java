@@ -1,5 +1,6 @@
 package phronosd;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -24,12 +25,12 @@ final class JUnit4Measure {
     static void run(Measurement m, Map<String, String> namesByUniqueId, ClassLoader loader)
             throws ClassNotFoundException {
         Set<String> classes = new LinkedHashSet<>();
-        int tests = 0;
-        for (String uid : namesByUniqueId.keySet()) {
-            List<UniqueId.Segment> segments = UniqueId.parse(uid).getSegments();
+        List<String> tests = new ArrayList<>();
+        for (Map.Entry<String, String> entry : namesByUniqueId.entrySet()) {
+            List<UniqueId.Segment> segments = UniqueId.parse(entry.getKey()).getSegments();
             if (segments.get(0).getValue().equals(VINTAGE) && segments.size() > 1) {
                 classes.add(segments.get(1).getValue());
-                tests++;
+                tests.add(entry.getValue());
             }
         }
         if (classes.isEmpty()) {
@@ -41,25 +42,22 @@ final class JUnit4Measure {
             runners[k++] = Request.aClass(Class.forName(name, true, loader)).getRunner();
         }
         long deadline = m.shareDeadline(tests);
-        int total = m.warmup + m.runs;
-        for (int i = 0; i < total && (i == 0 || System.nanoTime() < deadline) && !m.stopped(); i++) {
+        for (int i = 0; !m.complete(tests) && (i == 0 || System.nanoTime() < deadline) && !m.stopped(); i++) {
             RunNotifier notifier = new RunNotifier();
-            notifier.addListener(new Timer(m, i));
+            notifier.addListener(new Timer(m));
             for (Runner runner : runners) {
                 runner.run(notifier);
             }
         }
     }
 
-    /** Times each test of one run and records it as execution number `index`. */
+    /** Times each test of one run and records it as that test's next execution. */
     private static final class Timer extends RunListener {
         private final Measurement m;
-        private final int index;
         private final Map<Description, Long> started = new HashMap<>();
 
-        Timer(Measurement m, int index) {
+        Timer(Measurement m) {
             this.m = m;
-            this.index = index;
         }
 
         @Override
@@ -72,7 +70,7 @@ final class JUnit4Measure {
             long ns = System.nanoTime() - started.get(d);
             String name = TestNames.ofJUnit4(d.getClassName(), d.getMethodName());
             if (m.knows(name)) {
-                m.record(name, index, ns);
+                m.record(name, ns);
             }
         }
 

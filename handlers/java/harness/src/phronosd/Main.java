@@ -90,7 +90,7 @@ public final class Main {
         long resolution = Measurement.timerResolutionNs();
         Map<String, String> names = listener.passedNamesByUniqueId();
         Measurement m = new Measurement(
-                Integer.parseInt(env.get("PHRONOSD_WARMUP")),
+                Warmup.parse(env.get("PHRONOSD_WARMUP")),
                 Integer.parseInt(env.get("PHRONOSD_RUNS")),
                 Long.parseLong(env.get("PHRONOSD_BUDGET_MS")) * 1_000_000L,
                 List.copyOf(names.values()));

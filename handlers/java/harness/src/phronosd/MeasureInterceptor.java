@@ -17,7 +17,7 @@ import org.junit.platform.commons.support.HierarchyTraversalMode;
 /**
  * Jupiter extension active only in the measure phase (registered by service-loader autodetection,
  * which only the measuring request turns on). Jupiter has created the instance and run @BeforeEach;
- * this calls the test method itself warmup + runs times, timing only the method call, and re-runs
+ * this calls the test method itself (warm-ups, then the timed runs), timing only the method call, and re-runs
  * @AfterEach then @BeforeEach (untimed) between calls so each call starts from a fresh fixture.
  * Jupiter's own invocation is then skipped; its @AfterEach runs once at the end as usual.
  */
@@ -57,16 +57,16 @@ public final class MeasureInterceptor implements InvocationInterceptor {
             invocation.skip();
             return;
         }
-        long deadline = m.shareDeadline(1);
-        int total = m.warmup + m.runs;
+        List<String> test = List.of(name);
+        long deadline = m.shareDeadline(test);
         try {
-            for (int i = 0; i < total && (i == 0 || System.nanoTime() < deadline); i++) {
+            for (int i = 0; !m.complete(test) && (i == 0 || System.nanoTime() < deadline); i++) {
                 if (i > 0) {
                     lifecycle.reset();
                 }
                 long start = System.nanoTime();
                 method.invoke(target, args);
-                m.record(name, i, System.nanoTime() - start);
+                m.record(name, System.nanoTime() - start);
             }
         } catch (InvocationTargetException e) {
             m.stop(name + " failed while measured: " + e.getCause());

@@ -1,52 +1,72 @@
 package phronosd;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The samples of the measure phase. Each test gets an equal share of what is left of the budget;
- * the first `warmup` executions of a test are not kept.
+ * its first executions are warm-ups (not kept) until `Warmup` says the warm-up is over.
  */
 final class Measurement {
-    final int warmup;
-    final int runs;
+    private final Warmup warmup;
+    private final int runs;
     private final long deadlineNs;
-    private final Map<String, List<Long>> samples = new LinkedHashMap<>();
-    private final Map<String, Integer> warmupsDone = new LinkedHashMap<>();
+    private final Map<String, Series> series = new LinkedHashMap<>();
     private final List<String> notes = new ArrayList<>();
     private int testsLeft;
 
-    Measurement(int warmup, int runs, long budgetNs, List<String> testNames) {
+    /** One test's executions: warm-up times, then timed samples. */
+    private static final class Series {
+        final List<Long> warmups = new ArrayList<>();
+        final List<Long> samples = new ArrayList<>();
+        long warmupDeadlineNs = Long.MAX_VALUE;
+        boolean warming = true;
+    }
+
+    Measurement(Warmup warmup, int runs, long budgetNs, List<String> testNames) {
         this.warmup = warmup;
         this.runs = runs;
         this.deadlineNs = System.nanoTime() + budgetNs;
         this.testsLeft = testNames.size();
         for (String name : testNames) {
-            samples.put(name, new ArrayList<>());
-            warmupsDone.put(name, 0);
+            series.put(name, new Series());
         }
     }
 
-    /** The moment the next `tests` tests must stop repeating, to leave the rest their share. */
-    synchronized long shareDeadline(int tests) {
+    /** The moment these tests must stop repeating, to leave the other tests their share; their
+     *  warm-up may use `Warmup.BUDGET_SHARE` of it. */
+    synchronized long shareDeadline(Collection<String> names) {
         long now = System.nanoTime();
-        long share = Math.max(0, (deadlineNs - now) * tests / Math.max(1, testsLeft));
-        testsLeft -= tests;
+        long share = Math.max(0, (deadlineNs - now) * names.size() / Math.max(1, testsLeft));
+        testsLeft -= names.size();
+        for (String name : names) {
+            series.get(name).warmupDeadlineNs = now + (long) (share * Warmup.BUDGET_SHARE);
+        }
         return now + share;
     }
 
     synchronized boolean knows(String name) {
-        return samples.containsKey(name);
+        return series.containsKey(name);
     }
 
-    /** Records execution number `index` (0-based, warm-ups first) of a test. */
-    synchronized void record(String name, int index, long ns) {
-        if (index < warmup) {
-            warmupsDone.merge(name, 1, Integer::sum);
-        } else {
-            samples.get(name).add(ns);
+    /** Whether every one of these tests has all its timed runs. */
+    synchronized boolean complete(Collection<String> names) {
+        return names.stream().allMatch(name -> series.get(name).samples.size() >= runs);
+    }
+
+    /** Records the next execution of a test: a warm-up while its warm-up is not over, else a sample. */
+    synchronized void record(String name, long ns) {
+        Series s = series.get(name);
+        if (s.warming) {
+            s.warming = !warmup.over(s.warmups, System.nanoTime() > s.warmupDeadlineNs);
+        }
+        if (s.warming) {
+            s.warmups.add(ns);
+        } else if (s.samples.size() < runs) {
+            s.samples.add(ns);
         }
     }
 
@@ -60,14 +80,14 @@ final class Measurement {
         return !notes.isEmpty();
     }
 
-    /** Emits `samples` per test (all cut to the same length) and `measured`. */
+    /** Emits `samples` per test (all cut to the same length) and `measured` (warm-up: the fewest any test had). */
     synchronized void report(Reporter reporter, long timerResolutionNs) {
-        int count = samples.values().stream().mapToInt(List::size).min().orElse(0);
-        for (Map.Entry<String, List<Long>> entry : samples.entrySet()) {
-            long[] ns = entry.getValue().stream().limit(count).mapToLong(Long::longValue).toArray();
+        int count = series.values().stream().mapToInt(s -> s.samples.size()).min().orElse(0);
+        for (Map.Entry<String, Series> entry : series.entrySet()) {
+            long[] ns = entry.getValue().samples.stream().limit(count).mapToLong(Long::longValue).toArray();
             reporter.emit("samples", "test", entry.getKey(), "ns", ns);
         }
-        int warmups = warmupsDone.values().stream().mapToInt(Integer::intValue).min().orElse(0);
+        int warmups = series.values().stream().mapToInt(s -> s.warmups.size()).min().orElse(0);
         reporter.emit("measured", "warmup", warmups, "timerResolutionNs", timerResolutionNs, "notes", List.copyOf(notes));
     }
 

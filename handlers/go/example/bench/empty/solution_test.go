@@ -1,0 +1,5 @@
+package solution
+
+import "testing"
+
+func TestEmpty(t *testing.T) {}
