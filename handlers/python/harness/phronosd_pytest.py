@@ -7,23 +7,12 @@ are fresh for every run, as in a normal test run), and only `item.runtest()` is 
 session-scoped fixtures live for the whole measurement, as they do in one pytest session.
 """
 
-import json
 import os
 import sys
 import time
 
 import pytest
-
-
-class Reporter:
-    """Writes report events to the supervisor's private pipe."""
-
-    def __init__(self, fd):
-        self.stream = os.fdopen(fd, "w", buffering=1, encoding="utf-8", closefd=True)
-
-    def emit(self, event, **fields):
-        self.stream.write(json.dumps({"event": event, **fields}) + "\n")
-        self.stream.flush()
+from phronosd_harness import Reporter
 
 
 def timer_resolution_ns():

@@ -1,6 +1,7 @@
-"""Harness helpers shared by the compiled-language runners (Go, Rust).
+"""Harness helpers shared by the Python-driven harnesses (Python, C++, Go, Rust): the report channel,
+the job, and (for Go and Rust) reading what a test binary measured.
 
-The test binaries of these languages time their own test bodies in-process (a generated Go test, a
+The test binaries of Go and Rust time their own test bodies in-process (a generated Go test, a
 Rust custom test runner) and write what they measured to a private pipe, never to the report fd:
 
     {"tests": [names], "timerResolutionNs": n}   once, first
