@@ -120,12 +120,13 @@ class Executor:
         )
         layout = language.layout(submission)
         image = await self.image_for(language.name)
+        budget_ms = settings.measure_budget_ms if measure else 0
         job = {
             "files": dict(layout.files),
             "mode": "run" if measure else "validate",
             "runs": measure.runs if measure else 0,
             "warmup": measure.warmup if measure else 0,
-            "budgetMs": settings.measure_budget_ms if measure else 0,
+            "budgetMs": budget_ms,
             "solutionFile": layout.solution_file,
             "testFile": layout.test_file,
             "options": dict(layout.options),
@@ -140,9 +141,7 @@ class Executor:
                 pids=settings.pids_limit,
                 output_limit=settings.output_limit_bytes,
             )
-            outcome = await self.sandbox.run(
-                image, language, job, limits, settings.measure_budget_ms if measure else 0
-            )
+            outcome = await self.sandbox.run(image, language, job, limits, budget_ms)
         if outcome.frame is None and not (outcome.timed_out or outcome.overflow):
             state = await self.probe.fresh()
             if not state.reachable:
@@ -153,6 +152,7 @@ class Executor:
             image=image,
             queue_ms=waited_s * 1000,
             runs_requested=measure.runs if measure else 0,
+            budget_ms=budget_ms,
             include_samples=bool(measure and measure.include_samples),
             lane_core=core,
         )

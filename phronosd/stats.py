@@ -16,6 +16,8 @@ OUTLIER_Z = 3.5
 SLOW_FIRST_RATIO = 1.2
 # Below this many clock ticks a single reading carries more than 5 % quantisation error.
 RESOLUTION_TICKS = 20
+# A measure phase that used this share of its budget stopped because of the budget.
+BUDGET_SPENT_SHARE = 0.9
 # Bimodality: see `bimodal`.
 BIMODAL_MIN_SAMPLES = 20
 BIMODAL_MIN_SIDE = 0.10
@@ -122,9 +124,8 @@ def flags_for(
     samples_ms: Sequence[float],
     per_test_medians_ns: Sequence[float],
     resolution_ns: float,
-    runs_requested: int,
 ) -> list[str]:
-    """The honesty flags of one measurement (contamination flags are added by the caller)."""
+    """The honesty flags of the samples themselves (early stops and contamination: the caller)."""
     flags = []
     robust_cv = summary["robustCv"]
     if robust_cv is not None and robust_cv > NOISY_ROBUST_CV:
@@ -140,6 +141,14 @@ def flags_for(
         flags.append("below_timer_resolution")
     if bimodal(samples_ms):
         flags.append("bimodal")
-    if len(samples_ms) < runs_requested:
-        flags.append("time_budget_exhausted")
     return flags
+
+
+def early_stop_flag(runs_done: int, runs_requested: int, measure_wall_ms: float | None, budget_ms: int) -> str | None:
+    """Why fewer runs than asked: the measuring budget was spent (the measure phase lasted about as
+    long as the budget), or the harness stopped for another reason (its notes say which)."""
+    if runs_done >= runs_requested:
+        return None
+    if measure_wall_ms is not None and measure_wall_ms >= BUDGET_SPENT_SHARE * budget_ms:
+        return "time_budget_exhausted"
+    return "stopped_early"

@@ -5,6 +5,7 @@ timings and the measurement. Language-agnostic: it reads only the report events 
 from __future__ import annotations
 
 import signal
+import statistics
 from typing import Any
 
 from . import stats
@@ -116,6 +117,7 @@ def build_result(
     image: str,
     queue_ms: float,
     runs_requested: int = 0,
+    budget_ms: int = 0,
     include_samples: bool = False,
     lane_core: int | None = None,
 ) -> dict[str, Any]:
@@ -149,7 +151,7 @@ def build_result(
         "image": image,
     }
     if runs_requested:
-        measurement = measurement_of(frame, runs_requested, include_samples) if status == "passed" else None
+        measurement = measurement_of(frame, runs_requested, budget_ms, include_samples) if status == "passed" else None
         if measurement is not None:
             measurement["core"] = lane_core
             if lane_core is None:
@@ -160,7 +162,9 @@ def build_result(
     return result
 
 
-def measurement_of(frame: dict[str, Any], runs_requested: int, include_samples: bool) -> dict[str, Any] | None:
+def measurement_of(
+    frame: dict[str, Any], runs_requested: int, budget_ms: int, include_samples: bool
+) -> dict[str, Any] | None:
     """Statistics of the runs: a run's time is the sum of one timed execution of every test body."""
     per_test = {str(e.get("test")): [int(x) for x in e.get("ns", [])] for e in events_of(frame, "samples")}
     done = events_of(frame, "measured")
@@ -169,25 +173,29 @@ def measurement_of(frame: dict[str, Any], runs_requested: int, include_samples: 
     count = min(len(v) for v in per_test.values())
     if count == 0:
         return None
+    per_test = {name: values[:count] for name, values in per_test.items()}
     samples_ms = [sum(v[i] for v in per_test.values()) / 1e6 for i in range(count)]
     summary = stats.summarize(samples_ms)
-    medians_ns = [stats.statistics.median(v[:count]) for v in per_test.values()]
     info = done[-1]
-    notes = [str(n) for n in info.get("notes", [])]
-    flags = stats.flags_for(summary, samples_ms, medians_ns, float(info.get("timerResolutionNs") or 0),
-                            runs_requested if not notes else count)
-    flags += contamination_flags(phase_times(frame))
+    phases = phase_times(frame)
+    resources = phase_resources(phases)
+    flags = stats.flags_for(
+        summary, samples_ms, [statistics.median(v) for v in per_test.values()],
+        float(info.get("timerResolutionNs") or 0),
+    )
+    early = stats.early_stop_flag(count, runs_requested, resources and resources["wallMs"], budget_ms)
+    flags += ([early] if early else []) + contamination_flags(phases)
     measurement = {
         "runs": count,
         "warmup": info.get("warmup"),
         **summary,
         "flags": flags,
-        "notes": notes,
+        "notes": [str(n) for n in info.get("notes", [])],
         "perTest": [
-            {"name": name, "meanMs": stats.statistics.fmean(v[:count]) / 1e6, "medianMs": stats.statistics.median(v[:count]) / 1e6}
+            {"name": name, "meanMs": statistics.fmean(v) / 1e6, "medianMs": statistics.median(v) / 1e6}
             for name, v in per_test.items()
         ],
-        "resources": phase_resources(phase_times(frame)),
+        "resources": resources,
     }
     if include_samples:
         measurement["samplesMs"] = samples_ms

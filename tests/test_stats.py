@@ -45,9 +45,9 @@ def test_percentile_interpolates():
     assert stats.percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.95) == pytest.approx(4.8)
 
 
-def flags(samples, medians_ns=(1_000_000,), resolution=1.0, requested=None):
+def flags(samples, medians_ns=(1_000_000,), resolution=1.0):
     summary = stats.summarize(samples)
-    return stats.flags_for(summary, samples, medians_ns, resolution, requested or len(samples))
+    return stats.flags_for(summary, samples, medians_ns, resolution)
 
 
 def test_quiet_samples_have_no_flags():
@@ -70,8 +70,11 @@ def test_below_timer_resolution():
     assert "below_timer_resolution" not in flags([1.0, 1.0, 1.0], medians_ns=[3000], resolution=100)
 
 
-def test_budget_exhausted():
-    assert "time_budget_exhausted" in flags([1.0, 1.0], requested=100)
+def test_early_stop_reasons():
+    assert stats.early_stop_flag(100, 100, 500.0, 60000) is None
+    assert stats.early_stop_flag(40, 100, 59000.0, 60000) == "time_budget_exhausted"
+    assert stats.early_stop_flag(40, 100, 1200.0, 60000) == "stopped_early"  # e.g. a test failed while measured
+    assert stats.early_stop_flag(40, 100, None, 60000) == "stopped_early"
 
 
 def two_levels(low_count, high_count, low=1.0, high=1.9):
