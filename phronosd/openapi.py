@@ -21,6 +21,8 @@ from .request_schemas import SchemaSet
 REF_PREFIX = "#/components/schemas/"
 ERROR_STATUSES = {
     "400": "Bad request: schema, JSON, text, limit, language or file-name problem",
+    "401": "A bearer token is required and was missing or not accepted (when tokens are configured)",
+    "408": "The body did not arrive within body_timeout_s",
     "413": "The body is larger than max_body_bytes",
     "415": "The body is not application/json",
     "429": "The queue is full; see Retry-After",
