@@ -70,6 +70,18 @@ def sites_for(runner: web.AppRunner, settings: Settings) -> tuple[list[web.BaseS
     return [web.TCPSite(runner, settings.host, settings.port)], None
 
 
+def runner_options(settings: Settings) -> dict:
+    """How connections are served; the tests' server uses the same options."""
+    return {
+        "shutdown_timeout": settings.shutdown_grace_s,
+        # aiohttp closes a connection that has not completed a request this long after it opened
+        # (or after its last response): trickled headers cannot hold a connection open.
+        "keepalive_timeout": settings.idle_timeout_s,
+        "access_log_class": RequestLogger,
+        "access_log": logging.getLogger(REQUEST_LOGGER),
+    }
+
+
 async def ping_watchdog(notifier: Notifier, interval: float) -> None:
     """Runs on the event loop, so a loop that stops turning stops the pings and systemd restarts us."""
     while True:
@@ -80,13 +92,8 @@ async def ping_watchdog(notifier: Notifier, interval: float) -> None:
 async def serve(settings: Settings) -> None:
     notifier = Notifier()
     app = create_app(settings)
-    runner = web.AppRunner(
-        app,
-        handler_cancellation=True,
-        shutdown_timeout=settings.shutdown_grace_s,
-        access_log_class=RequestLogger,
-        access_log=logging.getLogger(REQUEST_LOGGER),
-    )
+    # A client that disconnects cancels its handler, which removes its container at once.
+    runner = web.AppRunner(app, handler_cancellation=True, **runner_options(settings))
     await runner.setup()
     owned_socket = None
     watchdog = None

@@ -125,6 +125,9 @@ class Settings:
     output_limit_bytes: int = _setting(1048576, _int(1024, 64 * 1048576), "captured output per stream")
     max_body_bytes: int = _setting(2097152, _int(1024, 256 * 1048576), "largest request body")
     body_timeout_s: float = _setting(30.0, _float(0.1, 3600), "time allowed to send a request body (slow clients get 408)")
+    idle_timeout_s: float = _setting(
+        60.0, _float(0.1, 3600), "a connection with no complete request for this long (idle, or headers trickled) is closed"
+    )
     default_runs: int = _setting(100, _int(1, 1000000), "timed runs of a request that names none")
     max_runs: int = _setting(1000, _int(1, 1000000), "most timed runs a request may ask")
     measure_budget_ms: int = _setting(60000, _int(100, 3600000), "wall-time budget of the measure phase")

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from phronosd.app import create_app
 from phronosd.images import LANGUAGE_LABEL
 from phronosd.sandbox import INSTANCE_LABEL
+from phronosd.server import runner_options
 from phronosd.settings import load
 
 INSTANCE = f"test-{os.getpid()}"
@@ -57,9 +59,13 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(aiohttp_client, docker_ready, settings_overrides):
-    app = create_app(make_settings(**settings_overrides))
-    test_client = await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+async def client(docker_ready, settings_overrides):
+    """A client of the real app, served with the daemon's own runner options (TestServer itself
+    always cancels the handler of a client that disconnects, as `phronosd serve` does)."""
+    settings = make_settings(**settings_overrides)
+    server = TestServer(create_app(settings))
+    await server.start_server(**runner_options(settings))
+    test_client = TestClient(server)
     yield test_client
     await test_client.close()
     left = leftover_containers()

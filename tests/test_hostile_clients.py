@@ -37,6 +37,19 @@ async def test_trickled_body_times_out_without_a_slot(client):
     writer.close()
 
 
+@pytest.mark.parametrize("settings_overrides", [{"idle_timeout_s": 1}])
+async def test_trickled_headers_are_cut_off_without_a_slot(client):
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    for part in (b"POST /api/execute/validate HTTP/1.1\r\n", b"Host: x\r\n", b"Content-Type: app"):
+        writer.write(part)
+        await writer.drain()
+        await asyncio.sleep(0.3)
+    health = await (await client.get("/health")).json()
+    assert health["executions"]["running"] == 0 and health["executions"]["queued"] == 0
+    assert await asyncio.wait_for(reader.read(), timeout=10) == b"", "the server should close the connection"
+    writer.close()
+
+
 async def test_burst_of_1000_requests_is_answered(client, require_image):
     require_image("python")
     before = rss_kb()
