@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from phronosd.app import create_app
 from phronosd.images import LANGUAGE_LABEL
@@ -45,7 +44,7 @@ def docker_ready() -> None:
     except FileNotFoundError:
         pytest.fail("the docker CLI is not installed; run the README's install command", pytrace=False)
     if info.returncode != 0:
-        pytest.fail(f"Docker is not reachable ({info.stderr.strip()[:200]}); run .ci/ensure-docker", pytrace=False)
+        pytest.fail(f"Docker is not reachable ({info.stderr.strip()[:200]}); run ./install.sh --no-start, which starts dockerd", pytrace=False)
     yield
     ids = leftover_containers()
     if ids:
@@ -59,13 +58,12 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(docker_ready, settings_overrides):
-    """A client of the real app, served with the daemon's own runner options (TestServer itself
+async def client(aiohttp_server, aiohttp_client, docker_ready, settings_overrides):
+    """A client of the real app, served with the daemon's own runner options (the test server
     always cancels the handler of a client that disconnects, as `phronosd serve` does)."""
     settings = make_settings(**settings_overrides)
-    server = TestServer(create_app(settings))
-    await server.start_server(**runner_options(settings))
-    test_client = TestClient(server)
+    server = await aiohttp_server(create_app(settings), **runner_options(settings))
+    test_client = await aiohttp_client(server)
     yield test_client
     await test_client.close()
     left = leftover_containers()

@@ -1,0 +1,9 @@
+const { spin } = require('./solution');
+
+let sink = 0;
+test('single', () => {
+  sink ^= spin(ITERATIONS);
+});
+test('batch', () => {
+  for (let r = 0; r < BATCH; r += 1) sink ^= spin(ITERATIONS);
+});
