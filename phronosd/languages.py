@@ -46,7 +46,8 @@ class Layout:
 
 @dataclass(frozen=True)
 class Language:
-    """Declarative description of one language; subclasses override `layout` when files need care."""
+    """Declarative description of one language. Subclasses override `file_names` (and `options`)
+    when names depend on the code, or `layout` when the files themselves need care."""
 
     name: str
     aliases: tuple[str, ...]
@@ -62,12 +63,24 @@ class Language:
 
     def layout(self, submission: Submission) -> Layout:
         """Place the solution, tests and extra files; reject collisions."""
-        solution_file = submission.solution_file or self.solution_file
-        test_file = submission.test_file or self.test_file
+        solution_file, test_file = self.file_names(submission)
         files = place_files(
             [(solution_file, submission.solution), (test_file, submission.tests), *submission.files]
         )
-        return Layout(files=files, solution_file=solution_file, test_file=test_file)
+        return Layout(
+            files=files,
+            solution_file=solution_file,
+            test_file=test_file,
+            options=self.options(files, solution_file, test_file),
+        )
+
+    def file_names(self, submission: Submission) -> tuple[str, str]:
+        """(solution, tests) file names: the request's, else the language's defaults."""
+        return submission.solution_file or self.solution_file, submission.test_file or self.test_file
+
+    def options(self, files: Mapping[str, str], solution_file: str, test_file: str) -> dict[str, object]:
+        """Handler-specific facts for the harness (`PHRONOSD_OPTIONS`)."""
+        return {}
 
     def describe(self) -> dict[str, object]:
         return {

@@ -3,7 +3,7 @@
 import re
 from pathlib import PurePosixPath
 
-from phronosd.languages import Language, Layout, Submission, place_files
+from phronosd.languages import Language, Submission
 
 SOURCE_SUFFIXES = (".cpp", ".cc", ".cxx", ".c++")
 LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.MULTILINE)
@@ -38,13 +38,13 @@ def translation_units(files: dict[str, str], solution_file: str, test_file: str)
 
 
 class Cpp(Language):
-    def layout(self, submission: Submission) -> Layout:
-        """Write the solution under the local header name the tests include when nobody provides it."""
+    def file_names(self, submission: Submission) -> tuple[str, str]:
+        """The solution goes under the local header name the tests include when nobody provides it."""
         test_file = submission.test_file or self.test_file
-        solution_file = submission.solution_file or self.header_the_tests_need(submission, test_file)
-        files = place_files([(solution_file, submission.solution), (test_file, submission.tests), *submission.files])
-        units = translation_units(dict(files), solution_file, test_file)
-        return Layout(files=files, solution_file=solution_file, test_file=test_file, options={"units": units})
+        return submission.solution_file or self.header_the_tests_need(submission, test_file), test_file
+
+    def options(self, files, solution_file: str, test_file: str) -> dict[str, object]:
+        return {"units": translation_units(dict(files), solution_file, test_file)}
 
     def header_the_tests_need(self, submission: Submission, test_file: str) -> str:
         provided = {str(PurePosixPath(name)) for name, _ in submission.files}

@@ -3,7 +3,7 @@
 import re
 from pathlib import PurePosixPath
 
-from phronosd.languages import ADAPTIVE_WARMUP, Language, Layout, Submission, place_files
+from phronosd.languages import ADAPTIVE_WARMUP, Language, Submission
 
 PUBLIC_TYPE = re.compile(
     r"^\s*public\s+(?:(?:abstract|final|sealed|non-sealed|strictfp|static)\s+)*"
@@ -26,12 +26,12 @@ def java_path(source: str, default: str) -> str:
 
 
 class Java(Language):
-    def layout(self, submission: Submission) -> Layout:
-        """Name the solution and tests after their public classes, in their package directories."""
-        solution_file = submission.solution_file or java_path(submission.solution, self.solution_file)
-        test_file = submission.test_file or java_path(submission.tests, self.test_file)
-        files = place_files([(solution_file, submission.solution), (test_file, submission.tests), *submission.files])
-        return Layout(files=files, solution_file=solution_file, test_file=test_file)
+    def file_names(self, submission: Submission) -> tuple[str, str]:
+        """Named after their public classes, in their package directories (unless the request names them)."""
+        return (
+            submission.solution_file or java_path(submission.solution, self.solution_file),
+            submission.test_file or java_path(submission.tests, self.test_file),
+        )
 
 
 HANDLER = Java(
