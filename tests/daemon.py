@@ -28,11 +28,14 @@ def require_tool(name: str) -> str:
     return path
 
 
-def shared_dir() -> Path:
-    """A temp folder other users can traverse (nginx workers run as nobody; pytest's are 0700)."""
+@pytest.fixture
+def shared_dir():
+    """A temp folder other users can traverse (nginx workers run as nobody; pytest's are 0700),
+    removed after the test."""
     path = Path(tempfile.mkdtemp(prefix="phronosd-test-"))
     path.chmod(0o711)
-    return path
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def wait_for_unix_socket(path: Path, proc: subprocess.Popen, timeout: float = 30) -> None:

@@ -37,10 +37,10 @@ def test_unreachable_engine_is_a_problem_with_a_fix(tmp_path):
     assert "fix: start the engine" in result.stdout
 
 
-def test_unix_socket_problems_are_named(docker_ready, tmp_path):
+def test_unix_socket_problems_are_named(docker_ready, tmp_path, shared_dir):
     result = check("--unix-socket", "/nonexistent/dir/phronosd.sock")
     assert result.returncode == 1 and "/nonexistent/dir does not exist" in result.stdout
-    folder = shared_dir()
+    folder = shared_dir
     (folder / "taken").write_text("")
     result = check("--unix-socket", str(folder / "taken"))
     assert result.returncode == 1 and "exists and is not a socket" in result.stdout

@@ -58,8 +58,8 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     assert result.stderr.strip() == "", result.stderr  # unknown keys are only warnings: none allowed
 
 
-def test_sd_notify_ready_after_listen_watchdog_then_stopping(tmp_path):
-    folder = shared_dir()
+def test_sd_notify_ready_after_listen_watchdog_then_stopping(tmp_path, shared_dir):
+    folder = shared_dir
     notify_path, listen = folder / "notify", folder / "api.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(str(notify_path))
@@ -82,9 +82,9 @@ def test_sd_notify_ready_after_listen_watchdog_then_stopping(tmp_path):
     assert not listen.exists()
 
 
-async def test_socket_activation_serves_the_inherited_socket(tmp_path):
+async def test_socket_activation_serves_the_inherited_socket(tmp_path, shared_dir):
     activate = require_tool("systemd-socket-activate")
-    folder = shared_dir()
+    folder = shared_dir
     activated, own = folder / "activated.sock", folder / "own.sock"
     daemon = Daemon("--unix-socket", str(own), log=tmp_path / "log",
                     argv=[activate, "--listen", str(activated), "--fdname=http"])
@@ -102,8 +102,8 @@ async def test_socket_activation_serves_the_inherited_socket(tmp_path):
 
 # Unix socket and nginx ----------------------------------------------------------------------------
 
-async def test_own_unix_socket_mode_group_stale_file_and_removal(tmp_path):
-    folder = shared_dir()
+async def test_own_unix_socket_mode_group_stale_file_and_removal(tmp_path, shared_dir):
+    folder = shared_dir
     path = folder / "api.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))  # a socket file left behind by a crashed run
@@ -157,9 +157,9 @@ http {{
     return main
 
 
-async def test_nginx_site_proxies_to_the_unix_socket(tmp_path):
+async def test_nginx_site_proxies_to_the_unix_socket(tmp_path, shared_dir):
     nginx = require_tool("nginx")
-    folder = shared_dir()
+    folder = shared_dir
     upstream, port = folder / "api.sock", free_port()
     daemon = Daemon("--unix-socket", str(upstream), "--unix-socket-group", "nogroup", "--trusted-proxies", "unix",
                     "--log-format", "json", log=tmp_path / "log")
@@ -197,9 +197,9 @@ async def test_nginx_site_proxies_to_the_unix_socket(tmp_path):
     assert health["client"] == "127.0.0.1"  # the forged hop left of nginx's is not believed
 
 
-async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path):
+async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path, shared_dir):
     for trusted, expected in ((("--trusted-proxies", "unix"), "198.51.100.9"), ((), "unix")):
-        folder = shared_dir()
+        folder = shared_dir
         path = folder / "api.sock"
         daemon = Daemon("--unix-socket", str(path), "--log-format", "json", *trusted, log=tmp_path / "log")
         try:
@@ -213,8 +213,8 @@ async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path):
 
 # logs ---------------------------------------------------------------------------------------------
 
-async def test_one_request_line_without_code_at_info(tmp_path):
-    folder = shared_dir()
+async def test_one_request_line_without_code_at_info(tmp_path, shared_dir):
+    folder = shared_dir
     path = folder / "api.sock"
     daemon = Daemon("--unix-socket", str(path), log=tmp_path / "log")
     secret = "TOKEN_abc123_never_logged"
