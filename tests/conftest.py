@@ -8,7 +8,9 @@ unique to this test session; after each test none may be left, and the session s
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,9 @@ def docker(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
 
 
-def leftover_containers() -> list[str]:
-    return docker("ps", "-aq", "--filter", f"label={INSTANCE_LABEL}={INSTANCE}").stdout.split()
+def leftover_containers(instance: str = INSTANCE) -> list[str]:
+    """Containers (running or not) labelled with a daemon instance, by default this test session's."""
+    return docker("ps", "-aq", "--filter", f"label={INSTANCE_LABEL}={instance}").stdout.split()
 
 
 def make_settings(**overrides: Any):
@@ -80,3 +83,13 @@ def require_image(docker_ready):
             pytest.fail(f"no {language} runner image: run `phronosd images build {language}`", pytrace=False)
 
     return check
+
+
+@pytest.fixture
+def shared_dir():
+    """A temp folder other users can traverse (nginx workers run as nobody; pytest's are 0700),
+    removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="phronosd-test-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

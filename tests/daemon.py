@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from conftest import INSTANCE
@@ -28,16 +29,6 @@ def require_tool(name: str) -> str:
     return path
 
 
-@pytest.fixture
-def shared_dir():
-    """A temp folder other users can traverse (nginx workers run as nobody; pytest's are 0700),
-    removed after the test."""
-    path = Path(tempfile.mkdtemp(prefix="phronosd-test-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def wait_for_unix_socket(path: Path, proc: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,6 +41,23 @@ def wait_for_unix_socket(path: Path, proc: subprocess.Popen, timeout: float = 30
             except OSError:
                 time.sleep(0.05)
     raise AssertionError(f"nothing listens on {path} after {timeout} s")
+
+
+async def wait_until_healthy(url: str, daemon: "Daemon", timeout: float = 30) -> None:
+    """Poll GET /health until it answers 200; fail with the daemon's log if it exits or never answers."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if daemon.proc.poll() is not None:
+                raise AssertionError(f"the daemon exited with {daemon.proc.returncode}: {daemon.log()}")
+            try:
+                async with session.get(url + "/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the daemon did not become healthy: {daemon.log()}")
 
 
 def free_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from daemon import PHRONOSD, shared_dir
+from daemon import PHRONOSD
 
 
 def check(*args: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import make_settings
-from daemon import Daemon, free_port
+from daemon import Daemon, free_port, wait_until_healthy
 from helpers import example, post
 from phronosd.app import create_app
 from phronosd.openapi import OPENAPI
@@ -88,18 +88,7 @@ def daemon_url(docker_ready, tmp_path_factory):
     port = free_port()
     daemon = Daemon("--port", str(port), log=tmp_path_factory.mktemp("fuzz") / "log")
     url = f"http://127.0.0.1:{port}"
-
-    async def wait() -> None:
-        import aiohttp
-        for _ in range(300):
-            try:
-                async with aiohttp.ClientSession() as session, session.get(url + "/health"):
-                    return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.1)
-        raise AssertionError(daemon.log())
-
-    asyncio.run(wait())
+    asyncio.run(wait_until_healthy(url, daemon))
     yield url
     assert daemon.stop() == 0, daemon.log()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from daemon import ROOT, PHRONOSD, Daemon, free_port, require_tool, shared_dir, wait_for_unix_socket
+from daemon import ROOT, PHRONOSD, Daemon, free_port, require_tool, wait_for_unix_socket
 
 pytestmark = pytest.mark.usefixtures("docker_ready")
 
