@@ -178,15 +178,29 @@ async def test_run_measures_in_process(client):
     assert m["medianMs"] < 5.0
 
 
-async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
-    # 100 and 300 µs alternating: a robust CV of 74 % in every window, so only the cap of 200 ends it
-    tests = (
+def spin_suite(body_ns: str) -> str:
+    """A test that spins for `body_ns` nanoseconds (a Java expression of its call count n)."""
+    return (
         "import org.junit.jupiter.api.Test;\n\n"
         "public class SpinTest {\n    static int n;\n"
-        "    @Test void spin() {\n        n++;\n        long end = System.nanoTime() + (n % 2 == 1 ? 100_000L : 300_000L);\n"
+        f"    @Test void spin() {{\n        n++;\n        long end = System.nanoTime() + ({body_ns});\n"
         "        while (System.nanoTime() < end) { }\n    }\n}\n"
     )
-    result = await run(client, "java", FIB, tests, runs=5)
+
+
+async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client):
+    # Steady at 300 µs from the 3rd call to the 30th, 100 µs before and after: what HotSpot does when
+    # it drops a C2 loop and runs C1 code until it compiles it again. The steady window is not the end.
+    result = await run(client, "java", FIB, spin_suite("n <= 2 || n > 30 ? 100_000L : 300_000L"), runs=10)
+    assert result["status"] == "passed", result["output"]
+    m = result["measurement"]
+    assert 30 <= m["warmup"] < 200, m
+    assert m["medianMs"] < 0.2, m
+
+
+async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
+    # 100 and 300 µs alternating: a robust CV of 74 % in every window, so only the cap of 200 ends it
+    result = await run(client, "java", FIB, spin_suite("n % 2 == 1 ? 100_000L : 300_000L"), runs=5)
     assert result["status"] == "passed", result["output"]
     assert result["measurement"]["warmup"] == 200  # adaptive by default (a fixed default would be one number)
     assert result["measurement"]["runs"] == 5

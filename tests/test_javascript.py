@@ -175,6 +175,15 @@ async def test_adaptive_warmup_stops_when_times_settle(client):
     assert 10 <= m["warmup"] < 200, m  # the default is adaptive: at least one window of 10, under the cap
 
 
+async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client):
+    # Steady at 300 µs from the 3rd call to the 30th, 100 µs before and after: the shape of a JIT that
+    # dropped its optimised code and compiles it again. The steady 300 µs window is not the end.
+    result = await run(client, "javascript", FIB_CJS, busy_suite("n <= 2 || n > 30 ? 100 : 300"), runs=10)
+    m = result["measurement"]
+    assert 30 <= m["warmup"] < 200, m
+    assert m["medianMs"] < 0.2, m
+
+
 async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
     # 100 and 300 µs alternating: a robust CV of 74 % in every window, so only the cap of 200 ends it
     result = await run(client, "javascript", FIB_CJS, busy_suite("n % 2 ? 100 : 300"), runs=5)

@@ -7,12 +7,14 @@ import java.util.List;
 /**
  * When a test's warm-up is over: after a fixed count, or with PHRONOSD_WARMUP=auto by the adaptive
  * rule of handlers/README.md (shared with the Jest harness): the last WINDOW warm-up times are
- * stable, or CAP warm-up runs were done, or the warm-up spent BUDGET_SHARE of the test's time share.
+ * stable and settled, or CAP warm-up runs were done, or the warm-up spent BUDGET_SHARE of the test's
+ * time share.
  */
 final class Warmup {
     static final String ADAPTIVE = "auto";
     static final int WINDOW = 10;
     static final double STABLE_SPREAD = 0.05;
+    static final double SETTLED_MARGIN = 0.25;
     static final int CAP = 200;
     static final double BUDGET_SHARE = 0.25;
 
@@ -31,7 +33,16 @@ final class Warmup {
         if (fixed >= 0) {
             return times.size() >= fixed;
         }
-        return times.size() >= CAP || shareSpent || stable(times);
+        return times.size() >= CAP || shareSpent || (stable(times) && settled(times));
+    }
+
+    /** The last WINDOW times' median is within SETTLED_MARGIN of the fastest warm-up so far. Times can
+     *  be steady in code the JIT will replace: HotSpot drops a C2 loop whose exit it never saw taken,
+     *  and the method then runs C1 code with profiling, 4x slower, for a few dozen calls before C2
+     *  compiles it again. A run that was much faster shows a faster tier is already within reach. */
+    static boolean settled(List<Long> times) {
+        double fastest = Collections.min(times);
+        return median(times.subList(times.size() - WINDOW, times.size())) <= (1 + SETTLED_MARGIN) * fastest;
     }
 
     /** Robust CV of the last WINDOW times within STABLE_SPREAD, and no trend: their older and newer
