@@ -185,6 +185,9 @@ def measurement_of(
     )
     early = stats.early_stop_flag(count, runs_requested, resources and resources["wallMs"], budget_ms)
     flags += ([early] if early else []) + contamination_flags(phases)
+    peak_rss = info.get("peakRssBytes")
+    if isinstance(peak_rss, int) and not isinstance(peak_rss, bool) and peak_rss > 0:
+        resources = {**(resources or {}), "rssPeakBytes": peak_rss}
     measurement = {
         "runs": count,
         "warmup": info.get("warmup"),

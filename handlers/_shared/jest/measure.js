@@ -6,6 +6,7 @@
  * beforeEach/afterEach hooks run untimed around each body, with a fresh
  * test context, as circus does; async bodies and done callbacks are awaited inside the timing.
  */
+const fs = require('fs');
 const { emit } = require('./report');
 const { warmupRule, BUDGET_SHARE } = require('./warmup');
 
@@ -102,6 +103,25 @@ function silence(global) {
   };
 }
 
+/** Starts this process's peak resident size over from its current size (Linux `clear_refs` 5). */
+function restartPeakRss() {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not Linux, or /proc not writable: the peak then covers the whole process
+  }
+}
+
+/** This process's peak resident size (VmHWM) in bytes since it started or since restartPeakRss. */
+function peakRssBytes() {
+  try {
+    const found = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return found ? Number(found[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** specs: [{name, fn, failing, beforeEach, afterEach}] of tests that all passed. */
 async function measure(specs, global, job) {
   emit('phase', { name: 'measure' });
@@ -118,6 +138,7 @@ async function measure(specs, global, job) {
   const warmupDeadline = started + BigInt(Math.round(Number(budgetNs) * BUDGET_SHARE));
   const guard = budgetGuard(deadline);
   const restore = silence(global);
+  restartPeakRss();
   try {
     while (timed < job.runs && now() <= deadline) {
       warming = warming && !warmupOver(warmups, now() > warmupDeadline);
@@ -141,7 +162,7 @@ async function measure(specs, global, job) {
     notes.push(`budget of ${job.budgetMs} ms spent after ${warmups.length} warm-up and ${timed} of ${job.runs} timed runs`);
   }
   for (const [name, values] of samples) emit('samples', { test: name, ns: values });
-  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes });
+  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes, peakRssBytes: peakRssBytes() });
 }
 
 module.exports = { measure };

@@ -13,14 +13,16 @@ comma-separated names to time) and PHRONOSD_SAMPLES_FD. This module turns those 
 contract's `samples` and `measured` events.
 """
 
+import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 
 sys.path.append("/opt/phronosd")
-from supervisor import make_non_dumpable  # noqa: E402  (every image has the supervisor there)
+from supervisor import PR_SET_DUMPABLE, make_non_dumpable  # noqa: E402  (every image has the supervisor there)
 
 MESSAGE_LIMIT = 8000
 
@@ -76,11 +78,45 @@ def exit_description(code):
     return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
 
+def restart_peak_rss():
+    """Start this process's peak resident size over from its current size (Linux `clear_refs` 5), so
+    that `peak_rss_bytes` covers only what follows. A non-dumpable process's /proc files belong to
+    root, so the reset is made while briefly dumpable (the Python harness, whose tests run in this
+    process anyway; the others time a child process and read its peak from `wait4`)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+    finally:
+        make_non_dumpable()
+
+
+def peak_rss_bytes():
+    """This process's peak resident size (VmHWM) since it started or since `restart_peak_rss`."""
+    try:
+        with open("/proc/self/status") as handle:
+            found = re.search(r"^VmHWM:\s+(\d+) kB", handle.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) * 1024 if found else None
+
+
+def wait_with_peak_rss(proc):
+    """Wait for a child; return its return code and its peak resident size in bytes (from wait4)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss * 1024
+
+
 class SamplerRun:
     """What one test binary measured: names, per-run ns rows, and why it stopped early (if it did)."""
 
-    def __init__(self, lines, returncode):
+    def __init__(self, lines, returncode, peak_rss):
         self.names, self.rows, self.resolution_ns, self.note = [], [], 0, None
+        self.peak_rss = peak_rss
         for line in lines:
             self.take(line)
         if self.note is None and returncode != 0:
@@ -123,7 +159,7 @@ def run_sampler(command, names, warmup, runs, budget_ms):
     os.close(write_end)
     with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as samples:
         lines = samples.read().splitlines()
-    return SamplerRun(lines, proc.wait())
+    return SamplerRun(lines, *wait_with_peak_rss(proc))
 
 
 def measure(job, samplers):
@@ -134,7 +170,7 @@ def measure(job, samplers):
     """
     job.reporter.emit("phase", name="measure")
     started = time.monotonic()
-    samples, notes, resolution, warmups = {}, [], 0, []
+    samples, notes, resolution, warmups, peaks = {}, [], 0, [], []
     for index, (command, names) in enumerate(samplers):
         left_ms = job.budget_ms - (time.monotonic() - started) * 1000
         share_ms = left_ms / (len(samplers) - index)
@@ -142,6 +178,7 @@ def measure(job, samplers):
         for name in names.values():
             samples.setdefault(name, [])
         resolution = max(resolution, result.resolution_ns)
+        peaks.append(result.peak_rss)
         warmups.append(min(job.warmup, len(result.rows)))
         if result.note:
             notes.append(result.note)
@@ -151,4 +188,5 @@ def measure(job, samplers):
     count = min((len(values) for values in samples.values()), default=0)
     for name, values in samples.items():
         job.reporter.emit("samples", test=name, ns=values[:count])
-    job.reporter.emit("measured", warmup=min(warmups, default=0), timerResolutionNs=resolution, notes=notes)
+    job.reporter.emit("measured", warmup=min(warmups, default=0), timerResolutionNs=resolution, notes=notes,
+                      peakRssBytes=max(peaks, default=None))

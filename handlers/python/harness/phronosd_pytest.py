@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from phronosd_harness import Reporter
+from phronosd_harness import Reporter, peak_rss_bytes, restart_peak_rss
 
 
 def timer_resolution_ns():
@@ -123,6 +123,7 @@ class PhronosPlugin:
             capman.suspend_global_capture(in_=True)
         samples = {self.test_name(item.nodeid): [] for item in items}
         notes = []
+        restart_peak_rss()
         with SilencedOutput():
             started = time.perf_counter_ns()
             total = self.warmup + self.runs
@@ -137,7 +138,8 @@ class PhronosPlugin:
         count = min(len(s) for s in samples.values())
         for name, values in samples.items():
             self.reporter.emit("samples", test=name, ns=values[:count])
-        self.reporter.emit("measured", warmup=min(self.warmup, done), timerResolutionNs=resolution, notes=notes)
+        self.reporter.emit("measured", warmup=min(self.warmup, done), timerResolutionNs=resolution, notes=notes,
+                           peakRssBytes=peak_rss_bytes())
 
     def one_run(self, items, samples, last):
         """Run every item once; record call-phase ns into `samples` (None for a warm-up run)."""

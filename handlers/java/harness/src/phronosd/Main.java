@@ -101,6 +101,7 @@ public final class Main {
         PrintStream discard = new PrintStream(OutputStream.nullOutputStream());
         System.setOut(discard);
         System.setErr(discard);
+        PeakRss.restart();
         try {
             launcher.execute(request(testClasses, true));
             JUnit4Measure.run(m, names, loader);
@@ -108,7 +109,7 @@ public final class Main {
             System.setOut(out);
             System.setErr(err);
         }
-        m.report(reporter, resolution);
+        m.report(reporter, resolution, PeakRss.bytes());
     }
 
     /** Emits one `test` event per test, once (also from the OutOfMemoryError and System.exit paths). */

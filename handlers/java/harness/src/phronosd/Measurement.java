@@ -81,14 +81,15 @@ final class Measurement {
     }
 
     /** Emits `samples` per test (all cut to the same length) and `measured` (warm-up: the fewest any test had). */
-    synchronized void report(Reporter reporter, long timerResolutionNs) {
+    synchronized void report(Reporter reporter, long timerResolutionNs, Long peakRssBytes) {
         int count = series.values().stream().mapToInt(s -> s.samples.size()).min().orElse(0);
         for (Map.Entry<String, Series> entry : series.entrySet()) {
             long[] ns = entry.getValue().samples.stream().limit(count).mapToLong(Long::longValue).toArray();
             reporter.emit("samples", "test", entry.getKey(), "ns", ns);
         }
         int warmups = series.values().stream().mapToInt(s -> s.warmups.size()).min().orElse(0);
-        reporter.emit("measured", "warmup", warmups, "timerResolutionNs", timerResolutionNs, "notes", List.copyOf(notes));
+        reporter.emit("measured", "warmup", warmups, "timerResolutionNs", timerResolutionNs, "notes", List.copyOf(notes),
+                "peakRssBytes", peakRssBytes);
     }
 
     static long timerResolutionNs() {
