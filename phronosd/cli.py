@@ -1,4 +1,4 @@
-"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]`, `phronosd images list`, `phronosd check`."""
+"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]|list|prune`, `phronosd check`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
     build = images.add_parser("build", help="build the missing runner images (and the base image)")
     build.add_argument("languages", nargs="*", help="languages to build (default: all)")
     images.add_parser("list", help="show each language's image, whether it is built, and its size")
+    images.add_parser("prune", help="remove the runner images of earlier handler versions (not the current ones)")
     commands.add_parser("check", help="say what on this host is wrong for phronosd, and how to fix it")
     return root
 
@@ -42,12 +43,28 @@ async def images_command(settings: Settings, command: str, names: list[str]) -> 
         for info in images.describe():
             say(f"{info.language:<12} {info.tag:<40} {'ready' if info.ready else 'missing':<8} {info.size or '-'}")
         return 0
+    if command == "prune":
+        return await prune(docker, images)
     wanted = [registry.get(name).name for name in names] or list(registry.languages)
     builder = ImageBuilder(docker, images, say)
     if not all(images.ready(name) for name in wanted):
         await builder.ensure_base()
     results = [await builder.build(name) for name in wanted]
     return 0 if all(results) else 1
+
+
+async def prune(docker: DockerCli, images: Images) -> int:
+    """`docker rmi` each stale tag, without force: an image a container still uses stays, said so."""
+    stale = images.stale()
+    failed = 0
+    for tag in stale:
+        result = await docker.run(["rmi", tag], timeout=120)
+        failed += result.exit_code != 0
+        why = result.stderr.decode("utf-8", "replace").strip() or "timed out"
+        say(f"{tag}: {'removed' if result.exit_code == 0 else 'kept: ' + why}")
+    if not stale:
+        say("no stale runner images")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

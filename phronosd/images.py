@@ -126,6 +126,13 @@ class Images:
             sizes[tag] = row.get("Size")
         self.present, self.sizes = present, sizes
 
+    def stale(self) -> list[str]:
+        """Built images of these languages' repositories whose tag is not the current one: what an
+        earlier version of the handlers built, which no request of this version can use."""
+        repositories = {tag.rsplit(":", 1)[0] for tag in self.tags.values()}
+        current = set(self.tags.values())
+        return sorted(t for t in self.present if t.rsplit(":", 1)[0] in repositories and t not in current)
+
     def describe(self) -> list[ImageInfo]:
         return [
             ImageInfo(lang, tag, tag in self.present, self.sizes.get(tag))

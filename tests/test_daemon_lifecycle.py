@@ -107,7 +107,33 @@ async def test_sigterm_finishes_running_requests_and_refuses_new_ones(instance, 
 
 
 def test_images_list_names_every_language():
+    listed = {line.split()[0] for line in images_list()}
+    assert {"python"} <= listed
+
+
+def test_images_prune_removes_only_tags_of_earlier_versions(docker_ready):
+    current = {line.split()[1] for line in images_list()}
+    python_current = next(tag for tag in current if tag.startswith("phronosd-python:"))
+    stale = f"phronosd-python:stale{uuid.uuid4().hex[:7]}"
+    foreign = f"someone-else:{uuid.uuid4().hex[:8]}"  # not a phronosd repository: never touched
+    docker("tag", python_current, stale)
+    docker("tag", python_current, foreign)
+    try:
+        result = subprocess.run([str(PHRONOSD), "images", "prune"], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert f"{stale}: removed" in result.stdout
+        assert docker("image", "inspect", stale).returncode != 0
+        assert docker("image", "inspect", foreign).returncode == 0
+        assert {line.split()[1] for line in images_list()} == current
+        assert all(line.split()[2] == "ready" for line in images_list())
+        again = subprocess.run([str(PHRONOSD), "images", "prune"], capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and "no stale runner images" in again.stdout
+    finally:
+        docker("rmi", stale)
+        docker("rmi", foreign)
+
+
+def images_list() -> list[str]:
     result = subprocess.run([str(PHRONOSD), "images", "list"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    listed = {line.split()[0] for line in result.stdout.splitlines()}
-    assert {"python"} <= listed
+    return result.stdout.splitlines()
