@@ -215,15 +215,15 @@ async def bench_language(lane: TestClient, no_lane: TestClient, language: Langua
         f"| {flags(on_lane)} | {pct(off_lane['cv'])} | {pct(off_lane['robustCv'])} | {flags(off_lane)} |"
     )
 
-    repeats = [
-        accuracy_of(await measure(lane, name, files.solution, files.accuracy_tests(iterations), ACCURACY_RUNS))
-        for _ in range(ACCURACY_REPEATS)
-    ]
-    errors = sorted(error for error, *_ in repeats)
-    error, known_ms, single_ms, both = next(r for r in repeats if r[0] == errors[len(errors) // 2])
+    repeats = sorted(
+        [accuracy_of(await measure(lane, name, files.solution, files.accuracy_tests(iterations), ACCURACY_RUNS))
+         for _ in range(ACCURACY_REPEATS)],
+        key=lambda repeat: repeat[0],
+    )
+    error, known_ms, single_ms, both = repeats[len(repeats) // 2]
     rows["accuracy"] = (
         f"| {name} | {known_ms:.3f} | {single_ms:.3f} | {error * 100:+.1f} "
-        f"| {errors[0] * 100:+.1f} .. {errors[-1] * 100:+.1f} | {mark(abs(error) <= ACCURACY)} | {flags(both)} |"
+        f"| {repeats[0][0] * 100:+.1f} .. {repeats[-1][0] * 100:+.1f} | {mark(abs(error) <= ACCURACY)} | {flags(both)} |"
     )
 
     if name in SEED_LANGUAGES and args.seed_runs:

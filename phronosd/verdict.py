@@ -185,7 +185,7 @@ def measurement_of(
     )
     early = stats.early_stop_flag(count, runs_requested, resources and resources["wallMs"], budget_ms)
     flags += ([early] if early else []) + contamination_flags(phases)
-    peak_rss = info.get("peakRssBytes")
+    peak_rss = info.get("rssPeakBytes")
     if isinstance(peak_rss, int) and not isinstance(peak_rss, bool) and peak_rss > 0:
         resources = {**(resources or {}), "rssPeakBytes": peak_rss}
     measurement = {

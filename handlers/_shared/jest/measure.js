@@ -162,7 +162,7 @@ async function measure(specs, global, job) {
     notes.push(`budget of ${job.budgetMs} ms spent after ${warmups.length} warm-up and ${timed} of ${job.runs} timed runs`);
   }
   for (const [name, values] of samples) emit('samples', { test: name, ns: values });
-  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes, peakRssBytes: peakRssBytes() });
+  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes, rssPeakBytes: peakRssBytes() });
 }
 
 module.exports = { measure };

@@ -189,4 +189,4 @@ def measure(job, samplers):
     for name, values in samples.items():
         job.reporter.emit("samples", test=name, ns=values[:count])
     job.reporter.emit("measured", warmup=min(warmups, default=0), timerResolutionNs=resolution, notes=notes,
-                      peakRssBytes=max(peaks, default=None))
+                      rssPeakBytes=max(peaks, default=None))

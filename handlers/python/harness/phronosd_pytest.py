@@ -139,7 +139,7 @@ class PhronosPlugin:
         for name, values in samples.items():
             self.reporter.emit("samples", test=name, ns=values[:count])
         self.reporter.emit("measured", warmup=min(self.warmup, done), timerResolutionNs=resolution, notes=notes,
-                           peakRssBytes=peak_rss_bytes())
+                           rssPeakBytes=peak_rss_bytes())
 
     def one_run(self, items, samples, last):
         """Run every item once; record call-phase ns into `samples` (None for a warm-up run)."""

@@ -89,7 +89,7 @@ final class Measurement {
         }
         int warmups = series.values().stream().mapToInt(s -> s.warmups.size()).min().orElse(0);
         reporter.emit("measured", "warmup", warmups, "timerResolutionNs", timerResolutionNs, "notes", List.copyOf(notes),
-                "peakRssBytes", peakRssBytes);
+                "rssPeakBytes", peakRssBytes);
     }
 
     static long timerResolutionNs() {
