@@ -22,7 +22,10 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
-PY_OK = ("def add(a, b):\n    return a + b\n", "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+PY_OK = (
+    "def add(a, b):\n    return a + b\n",
+    "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n",
+)
 PY_FAIL = (PY_OK[0], PY_OK[1].replace("== 3", "== 4"))
 PY_TIMEOUT = (PY_OK[0], "def test_loop():\n    while True:\n        pass\n")
 JS_OK = (
@@ -30,8 +33,11 @@ JS_OK = (
     "const { add } = require('./solution');\ntest('adds', () => { expect(add(1, 2)).toBe(3); });\n",
 )
 MIX = [
-    ("python", PY_OK, {}), ("python", PY_FAIL, {}), ("python", PY_TIMEOUT, {"timeoutMs": 1500}),
-    ("javascript", JS_OK, {}), ("python", PY_OK, {"runs": 20}),
+    ("python", PY_OK, {}),
+    ("python", PY_FAIL, {}),
+    ("python", PY_TIMEOUT, {"timeoutMs": 1500}),
+    ("javascript", JS_OK, {}),
+    ("python", PY_OK, {"runs": 20}),
 ]
 
 
@@ -91,7 +97,9 @@ async def load(args, url: str, pid: int) -> None:
     print(f"| requests / concurrency | {args.requests} / {args.concurrency} |")
     print(f"| lost (client errors) | {len(results) - len(answered)} |")
     print(f"| throughput | {len(answered) / elapsed:.1f} req/s over {elapsed:.1f} s |")
-    print(f"| latency p50 / p95 | {statistics.median(latencies):.2f} s / {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s |")
+    print(
+        f"| latency p50 / p95 | {statistics.median(latencies):.2f} s / {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s |"
+    )
     print(f"| answers by HTTP status | {dict(sorted(by_status.items()))} |")
     print(f"| verdicts | {dict(sorted(by_verdict.items()))} |")
     print(f"| daemon peak RSS | {peak[0] / 1024:.1f} MB |")

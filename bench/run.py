@@ -9,7 +9,9 @@ For every language with a built image, through the real app (in-process test ser
 - the harness overhead floor: the per-test median of an empty test (`example/bench/empty/`);
 - noise: CV and robust CV of 100 runs of a ~2 ms CPU loop (`example/bench/loop/`), on the measuring
   lane and without it (a second app with `measure_lane = false`: general cores under the CPU quota);
-- accuracy: a single loop call's per-run median against its known cost, in one process (see METHOD).
+- accuracy: a single loop call's per-run median against its known cost, in one process (see METHOD);
+- the warm pool: validation p50 pooled against cold, a burst with the pool on and off, memory;
+- compare: A/A and 5 % A/B hit rates of `/api/execute/compare`.
 
 Each `handlers/<lang>/example/bench/` holds the loop's solution (the language's solution file name)
 and three test suites: `empty/`; `loop/`, which calls the loop `REPEAT` times with `ITERATIONS`
@@ -23,19 +25,23 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
+import socket
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from phronosd.app import create_app
-from phronosd.keys import EXECUTOR, IMAGES, REGISTRY, SANDBOX
-from phronosd.languages import Language, Submission
+from phronosd.executor import job_of
+from phronosd.keys import DOCKER, EXECUTOR, IMAGES, POOL, REGISTRY, SANDBOX
+from phronosd.languages import Language, Registry, Submission
 from phronosd.sandbox import Limits
 from phronosd.settings import load
 
@@ -49,6 +55,23 @@ ACCURACY_RUNS = 100
 ACCURACY_REPEATS = 3
 RUNS = 100
 TARGET_ROBUST_CV = {"java": 5.0, "javascript": 5.0, "typescript": 5.0}  # others: 3 %
+# The bench loop made to do 5 % more work: (text in the solution, its replacement).
+MORE_WORK = {
+    "python": ("range(n)", "range(n * 105 // 100)"),
+    "javascript": ("i < n;", "i < n * 1.05;"),
+    "go": ("i < n;", "i < n*105/100;"),
+    "java": ("i < n;", "i < n * 105 / 100;"),
+    "cpp": ("i < n;", "i < n * 105 / 100;"),
+}
+TARGET_POOL_RATIO = {
+    "python": 0.35,
+    "javascript": 0.5,
+    "typescript": 0.6,
+    "go": 0.6,
+    "rust": 0.75,
+    "java": 0.5,
+    "cpp": 0.6,
+}
 TARGET_FLOOR_US = {"cpp": 2.0, "rust": 2.0, "go": 2.0, "python": 30.0}
 ACCURACY = 0.03
 
@@ -71,7 +94,16 @@ differ between processes) cancels out; both use the same in-process clock, so th
 per-run timing adds no bias (overhead, clock, first-call effects), not the clock itself.
 The `/run` is done {ACCURACY_REPEATS} times (fresh containers); the table shows the one with the median error
 and the range of the errors, so one disturbed run does not decide the verdict alone.
-Targets (reported, not asserted): robust CV on the lane <= 3 % (C++, Rust, Go, Python), <= 5 %
+Warm pool: the same validations one at a time against a daemon with `warm_pool = 0` and against one
+with `warm_pool = 1`, waiting before each request until a pooled container is ready (a user's clicks
+are seconds apart); the idle container's memory is what `docker stats` charges its cgroup. Burst:
+20 Python validations at concurrency 5 against a real `phronosd serve` process, pool off and on, and
+the daemon's peak RSS (VmHWM). Compare: `/api/execute/compare` of the calibrated loop against itself
+and against a copy doing 5 % more work (its loop bound times 1.05), 100 interleaved runs each,
+{{compare_trials}} trials of each.
+Targets (reported, not asserted): pooled/cold validation p50 <= 0.35 (Python), 0.5 (JS, Java), 0.6
+(TS, Go, C++), 0.75 (Rust); burst throughput with the pool no worse than without; daemon RSS <= 120
+MB; A/A indistinguishable and 5 % found in >= 95 % of trials; robust CV on the lane <= 3 % (C++, Rust, Go, Python), <= 5 %
 (Java, JS, TS); no `throttled` flag on an idle machine; overhead floor <= 2 µs (C++, Rust, Go),
 <= 30 µs (Python).
 """
@@ -137,15 +169,15 @@ async def seed_design(app, language: Language, solution: str, tests: str, runs: 
     """The original design: one fresh container (a whole validation) per timed run."""
     sandbox = app[SANDBOX]
     image = app[IMAGES].tag(language.name)
-    layout = language.layout(Submission(solution=solution, tests=tests))
-    job = {
-        "files": dict(layout.files), "mode": "validate", "runs": 0, "warmup": 0, "budgetMs": 0,
-        "solutionFile": layout.solution_file, "testFile": layout.test_file,
-        "options": dict(layout.options), "env": dict(language.env),
-    }
+    job = job_of(language, Submission(solution=solution, tests=tests), None, 0)
     limits = Limits(
-        timeout_ms=60000, memory_mb=512, cpuset=app[EXECUTOR].cpus.general_cpuset, cpu_quota=1.0,
-        pids=256, output_limit=1 << 20,
+        timeout_ms=60000,
+        compile_timeout_ms=language.compile_timeout_ms,
+        memory_mb=512,
+        cpuset=app[EXECUTOR].cpus.general_cpuset,
+        cpu_quota=1.0,
+        pids=256,
+        output_limit=1 << 20,
     )
     started = time.perf_counter()
     for _ in range(runs):
@@ -183,14 +215,56 @@ def mark(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-async def bench_language(lane: TestClient, no_lane: TestClient, language: Language, args) -> dict[str, str]:
+async def pool_ready(client: TestClient, language: str) -> None:
+    """Wait until the warm pool has a ready container of `language` (as between a user's clicks)."""
+    for _ in range(1200):
+        health = await (await client.get("/health")).json()
+        if health["pool"]["languages"].get(language, {}).get("ready"):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{language}: the warm pool never became ready")
+
+
+async def validation_times(client: TestClient, body: dict, requests: int, pooled: bool) -> list[float]:
+    """Wall times of `requests` validations one at a time (after one untimed warm-up request)."""
+    times = []
+    for _ in range(requests + 1):
+        if pooled:
+            await pool_ready(client, body["language"])
+        elapsed, data = await timed_post(client, "/api/execute/validate", body)
+        if pooled and not data["timings"]["pooled"]:
+            raise RuntimeError(f"{body['language']}: a pooled validation ran in a cold container")
+        times.append(elapsed)
+    return times[1:]
+
+
+async def idle_pool_rss_mb(client: TestClient, language: str) -> float:
+    """Memory charged to the cgroup of the language's idle pooled container (docker stats)."""
+    await pool_ready(client, language)
+    container = client.app[POOL].ready[language][0].name
+    usage = (await client.app[DOCKER].check(["stats", "--no-stream", "--format", "{{.MemUsage}}", container])).split(
+        "/"
+    )[0]
+    number, unit = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", usage.strip()).groups()
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1000, "MB": 1, "GB": 1000}[unit]
+
+
+async def bench_language(
+    lane: TestClient, no_lane: TestClient, pool: TestClient, language: Language, args
+) -> dict[str, str]:
     """One language's rows of every table."""
     name = language.name
     rows: dict[str, str] = {}
     solution, tests = example(language)
     body = {"language": name, "solution": solution, "tests": tests}
-    await timed_post(lane, "/api/execute/validate", body)  # page cache warm-up, not counted
-    times = [(await timed_post(lane, "/api/execute/validate", body))[0] for _ in range(args.requests)]
+    times = await validation_times(lane, body, args.requests, pooled=False)
+    pooled = await validation_times(pool, body, args.requests, pooled=True)
+    ratio = statistics.median(pooled) / statistics.median(times)
+    target = TARGET_POOL_RATIO[name]
+    rows["pool"] = (
+        f"| {name} | {statistics.median(times):.3f} | {statistics.median(pooled):.3f} | {quantile(pooled, 0.9):.3f} "
+        f"| {ratio:.2f} | {target:g} ({mark(ratio <= target)}) | {await idle_pool_rss_mb(pool, name):.0f} |"
+    )
     run_s, _ = await timed_post(lane, "/api/execute/run", {**body, "runs": RUNS})
 
     files = bench_files(language)
@@ -216,8 +290,10 @@ async def bench_language(lane: TestClient, no_lane: TestClient, language: Langua
     )
 
     repeats = sorted(
-        [accuracy_of(await measure(lane, name, files.solution, files.accuracy_tests(iterations), ACCURACY_RUNS))
-         for _ in range(ACCURACY_REPEATS)],
+        [
+            accuracy_of(await measure(lane, name, files.solution, files.accuracy_tests(iterations), ACCURACY_RUNS))
+            for _ in range(ACCURACY_REPEATS)
+        ],
         key=lambda repeat: repeat[0],
     )
     error, known_ms, single_ms, both = repeats[len(repeats) // 2]
@@ -226,13 +302,59 @@ async def bench_language(lane: TestClient, no_lane: TestClient, language: Langua
         f"| {repeats[0][0] * 100:+.1f} .. {repeats[-1][0] * 100:+.1f} | {mark(abs(error) <= ACCURACY)} | {flags(both)} |"
     )
 
+    if name in MORE_WORK and args.compare_trials:
+        rows["compare"] = await compare_row(lane, language, files, iterations, args.compare_trials)
+
     if name in SEED_LANGUAGES and args.seed_runs:
         seed_s = await seed_design(lane.app, language, solution, tests, args.seed_runs)
         rows["seed"] = f"| {name} | {seed_s:.1f} | {run_s:.2f} | {seed_s / run_s:.0f}x |"
     return rows
 
 
+async def compare_row(client: TestClient, language: Language, files: BenchFiles, iterations: int, trials: int) -> str:
+    """A/A: the loop against itself; A/B: against a copy doing 5 % more work. Hit rates over `trials`."""
+    name = language.name
+    original, more = MORE_WORK[name]
+    if original not in files.solution:
+        raise RuntimeError(f"{name}: the bench solution has no {original!r} to make a 5 % slower copy of")
+    slower = files.solution.replace(original, more)
+    tests = files.loop_tests(iterations)
+
+    async def one(candidate: str) -> dict:
+        body = {
+            "language": name,
+            "tests": tests,
+            "runs": RUNS,
+            "solutions": [{"name": "a", "solution": files.solution}, {"name": "b", "solution": candidate}],
+        }
+        response = await client.post("/api/execute/compare", json=body)
+        data = await response.json()
+        if response.status != 200 or not data["passed"] or data["comparison"] is None:
+            raise RuntimeError(f"compare {name}: {response.status} {json.dumps(data)[:600]}")
+        return data["comparison"]["results"][0]
+
+    same = [await one(files.solution) for _ in range(trials)]
+    shifted = [await one(slower) for _ in range(trials)]
+    aa = sum(r["verdict"] == "indistinguishable" for r in same)
+    ab = sum(r["verdict"] == "slower" for r in shifted)
+    covered = sum(r["ci95"] is not None and r["ci95"][0] <= 1.05 <= r["ci95"][1] for r in shifted)
+    ratios = [r["ratio"] for r in shifted if r["ratio"] is not None]
+    return (
+        f"| {name} | {aa}/{trials} ({mark(aa >= 0.95 * trials)}) | {ab}/{trials} ({mark(ab >= 0.95 * trials)}) "
+        f"| {covered}/{trials} | {statistics.median(ratios):.3f} |"
+    )
+
+
 TABLES = {
+    "pool": (
+        "Warm pool: validation one request at a time, pool off (warm_pool = 0) against a ready pooled container",
+        "| language | validate p50 pool off (s) | validate p50 pooled (s) | p90 pooled (s) | ratio | target | idle container (MiB) |\n"
+        "|---|---|---|---|---|---|---|",
+    ),
+    "burst": (
+        "Burst: 20 Python validations at concurrency 5 against a real `phronosd serve`, pool off and on",
+        "| warm_pool | requests | concurrency | wall (s) | validations/s | daemon peak RSS (MiB) |\n|---|---|---|---|---|---|",
+    ),
     "speed": (
         "Speed and harness overhead",
         "| language | validate p50 (s) | validate p90 (s) | /run x100 total (s) | overhead floor (µs/test) | target (µs) |\n"
@@ -248,11 +370,74 @@ TABLES = {
         "| language | known cost (ms) | per-run median (ms) | error (%) | error range (%) | within ±3 % | flags |\n"
         "|---|---|---|---|---|---|---|",
     ),
+    "compare": (
+        "Compare: the ~2 ms loop against itself (A/A) and against a copy doing 5 % more work, 100 interleaved runs each",
+        "| language | A/A indistinguishable | 5 % slower found | 1.05 inside ci95 | median ratio found |\n|---|---|---|---|---|",
+    ),
     "seed": (
         "The seed's design (a fresh container per timed run) against one `/run` with runs=100",
         "| language | container per run (s) | in-process /run x100 (s) | ratio |\n|---|---|---|---|",
     ),
 }
+
+
+async def burst_row(pool_size: int, total: int = 20, concurrency: int = 5) -> str:
+    """A real `phronosd serve` process: `total` Python validations, `concurrency` at a time; the
+    burst's wall time and the daemon's peak RSS (VmHWM) afterwards."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv" / "bin" / "phronosd"),
+        "serve",
+        "--port",
+        str(port),
+        "--concurrency",
+        str(concurrency),
+        "--instance-name",
+        f"bench-{secrets.token_hex(4)}",
+        "--warm-pool",
+        str(pool_size),
+        "--warm-pool-languages",
+        "python",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
+            for _ in range(600):
+                with contextlib.suppress(aiohttp.ClientError):
+                    health = await (await session.get("/health")).json()
+                    if pool_size == 0 or health["pool"]["languages"]["python"]["ready"]:
+                        break
+                await asyncio.sleep(0.1)
+            solution, tests = example(language_named("python"))
+            body = {"language": "python", "solution": solution, "tests": tests}
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with gate, session.post("/api/execute/validate", json=body) as response:
+                    if response.status != 200:
+                        raise RuntimeError(f"burst: {response.status} {await response.text()}")
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(total)))
+            wall = time.perf_counter() - started
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_mb = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+    finally:
+        proc.terminate()
+        await proc.wait()
+    return f"| {pool_size} | {total} | {concurrency} | {wall:.2f} | {total / wall:.1f} | {peak_mb:.0f} |"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def language_named(name: str) -> Language:
+    return Registry.discover().get(name)
 
 
 def render(rows: list[dict[str, str]]) -> str:
@@ -268,7 +453,11 @@ async def bench(args) -> str:
     rows = []
     # The no-lane daemon starts first: the last app started sets this process's CPU affinity, and
     # it should be the lane daemon's (off the measuring core).
-    async with daemon(measure_lane=False) as no_lane, daemon() as lane:
+    async with (
+        daemon(measure_lane=False, warm_pool=0) as no_lane,
+        daemon(warm_pool=1) as pool,
+        daemon(warm_pool=0) as lane,
+    ):
         registry, images = lane.app[REGISTRY], lane.app[IMAGES]
         for name, language in registry.languages.items():
             if args.languages and name not in args.languages:
@@ -276,8 +465,10 @@ async def bench(args) -> str:
             if not images.ready(name):
                 print(f"{name}: skipped (image not built)", file=sys.stderr)
                 continue
-            rows.append(await bench_language(lane, no_lane, language, args))
+            rows.append(await bench_language(lane, no_lane, pool, language, args))
             print("\n".join(rows[-1].values()), file=sys.stderr)
+    if not args.languages or "python" in args.languages:
+        rows += [{"burst": await burst_row(size)} for size in (0, 1)]
     return render(rows)
 
 
@@ -286,6 +477,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--languages", type=lambda s: s.split(","), default=None)
     parser.add_argument("--seed-runs", type=int, default=RUNS, help="containers of the seed's design (0: skip)")
+    parser.add_argument(
+        "--compare-trials", type=int, default=20, help="A/A and A/B compare trials per language (0: skip)"
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()
     load_before = os.getloadavg()
@@ -299,7 +493,7 @@ def main() -> None:
         f"{' / '.join(f'{x:.2f}' for x in load_before)} before and "
         f"{' / '.join(f'{x:.2f}' for x in load_after)} after (other work shared the machine when it is "
         f"above 0). Reproduce with `.venv/bin/python bench/run.py`.\n\n"
-        + METHOD.format(requests=args.requests, seed_runs=args.seed_runs)
+        + METHOD.format(requests=args.requests, seed_runs=args.seed_runs, compare_trials=args.compare_trials)
     )
     Path(args.output).write_text(f"{header}\n{tables}")
     print(tables)

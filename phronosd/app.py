@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from .docker import DockerCli, DockerUnavailable
-from .executor import Executor
+from .execution_request import default_memory_mb
+from .executor import Executor, limits_for
 from .health import DockerProbe
 from .images import Images
-from .keys import DOCKER, EXECUTOR, IMAGES, PROBE, REGISTRY, SANDBOX, SCHEMAS, SETTINGS, STARTED
-from .languages import Registry
+from .job_store import JobStore
+from .job_views import routes as job_routes
+from .jobs import JobService
+from .keys import DOCKER, EXECUTOR, IMAGES, JOBS, POOL, PROBE, REGISTRY, SANDBOX, SCHEMAS, SETTINGS, STARTED
 from .lanes import keep_off_lanes, plan_cpus
-from .middlewares import auth_middleware, cors_middleware, request_context
+from .languages import Language, Registry
 from .metrics import setup_metrics
+from .middlewares import auth_middleware, request_context, setup_cors
 from .openapi import setup_openapi
-from .sandbox import Sandbox
+from .ownership import InstanceTaken, claim_instance
+from .pool import WarmPool
 from .request_schemas import SchemaSet
+from .sandbox import Sandbox
 from .settings import Settings
 from .views import routes
+from .webhooks import WebhookPolicy, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +53,65 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
     except ValueError as exc:
         raise StartupError(f"setting measure_cpus: {exc}") from None
     keep_off_lanes(cpus)
-    app[DOCKER], app[IMAGES], app[SANDBOX], app[PROBE] = docker, images, sandbox, probe
-    app[EXECUTOR] = executor = Executor(settings, app[REGISTRY], images, sandbox, probe, cpus)
-    await sweep(sandbox, "start-up")
-    await probe.get()
+    pooled = pool_languages(app[REGISTRY], settings.warm_pool_languages)
+    pool = WarmPool(
+        docker,
+        sandbox,
+        images,
+        pooled,
+        {
+            lang.name: limits_for(
+                lang, settings, cpus, settings.default_timeout_ms, default_memory_mb(lang, settings), None
+            )
+            for lang in pooled
+        },
+        settings.pool_size(),
+        settings.pool_idle_s,
+    )
+    app[DOCKER], app[IMAGES], app[SANDBOX], app[PROBE], app[POOL] = docker, images, sandbox, probe, pool
+    app[EXECUTOR] = executor = Executor(settings, images, sandbox, probe, cpus, pool)
+    try:
+        claim = claim_instance(settings.instance_name)
+    except InstanceTaken as exc:
+        raise StartupError(str(exc)) from None
+    with claim:  # held until the shutdown sweep is done: no other daemon of this instance sweeps meanwhile
+        await sweep(sandbox, "start-up")
+        await probe.get()
+        pool.start()
+        yield
+        executor.accepting = False
+        await pool.close()
+        await sandbox.drain_removals()
+        await sweep(sandbox, "shutdown")
+
+
+async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The jobs API: its SQLite store, webhook sender and dispatcher (after the executor exists)."""
+    settings = app[SETTINGS]
+    try:
+        store = await JobStore.open(settings.database_path())
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(f"setting database: cannot open {settings.database_path()}: {exc}") from None
+    sender = WebhookSender(
+        WebhookPolicy.parse(settings.webhook_allow), settings.webhook_timeout_s, settings.webhook_retry_s
+    )
+    await sender.open()
+    app[JOBS] = service = JobService(store, app[EXECUTOR], settings, app[REGISTRY], app[SCHEMAS], sender)
+    await service.start()
     yield
-    executor.accepting = False
-    await sandbox.drain_removals()
-    await sweep(sandbox, "shutdown")
+    await service.close()
+    await sender.close()
+    await store.close()
+
+
+def pool_languages(registry: Registry, names: tuple[str, ...]) -> list[Language]:
+    """The languages the warm pool keeps ready: those named by warm_pool_languages (default: all)
+    whose harness can start before its job (`Language.poolable`)."""
+    unknown = [name for name in names if name.lower() not in registry.by_alias]
+    if unknown:
+        raise StartupError(f"setting warm_pool_languages: unknown language {unknown[0]!r}")
+    chosen = [registry.get(name) for name in names] if names else list(registry.languages.values())
+    return [lang for lang in chosen if lang.poolable]
 
 
 async def sweep(sandbox: Sandbox, when: str) -> None:
@@ -68,19 +127,20 @@ async def sweep(sandbox: Sandbox, when: str) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; schemas and handlers are loaded here, so a broken one stops start-up."""
-    middlewares = [request_context]
+    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
     if settings.cors_origins:
-        middlewares.append(cors_middleware(settings.cors_origins))
+        setup_cors(app, settings.cors_origins)
     tokens = settings.tokens()
     if tokens:
-        middlewares.append(auth_middleware(tokens))
-    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
+        app.middlewares.append(auth_middleware(tokens))
     app[SETTINGS] = settings
     app[STARTED] = time.monotonic()
-    app[SCHEMAS] = SchemaSet.load()
-    app[REGISTRY] = Registry.discover()
+    app[REGISTRY] = registry = Registry.discover()
+    app[SCHEMAS] = SchemaSet.load(tuple(registry.names_and_aliases()))
     app.cleanup_ctx.append(execution_ctx)
+    app.cleanup_ctx.append(jobs_ctx)
     app.add_routes(routes)
+    app.add_routes(job_routes)
     setup_metrics(app)
     setup_openapi(app)  # last: the document covers every route added before it
     return app

@@ -10,9 +10,9 @@ import grp
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .docker import DockerCli, DockerUnavailable
 from .images import Images
@@ -34,8 +34,12 @@ class Finding:
 def check_docker_cli(settings: Settings) -> Finding:
     path = shutil.which(settings.docker_binary)
     if path is None:
-        return Finding("fail", "docker CLI", f"{settings.docker_binary!r} is not on PATH",
-                       "install Docker (apt-get install docker.io) or set docker_binary")
+        return Finding(
+            "fail",
+            "docker CLI",
+            f"{settings.docker_binary!r} is not on PATH",
+            "install Docker (apt-get install docker.io) or set docker_binary",
+        )
     return Finding("ok", "docker CLI", path)
 
 
@@ -46,12 +50,20 @@ def check_docker_socket() -> Finding:
     try:
         info = DOCKER_SOCKET.stat()
     except FileNotFoundError:
-        return Finding("fail", "docker socket", f"{DOCKER_SOCKET} does not exist",
-                       "start the engine: systemctl start docker (or dockerd)")
+        return Finding(
+            "fail",
+            "docker socket",
+            f"{DOCKER_SOCKET} does not exist",
+            "start the engine: systemctl start docker (or dockerd)",
+        )
     if not os.access(DOCKER_SOCKET, os.R_OK | os.W_OK):
         group = grp.getgrgid(info.st_gid).gr_name
-        return Finding("fail", "docker socket", f"{DOCKER_SOCKET} is not writable by uid {os.getuid()}",
-                       f"add this user to the {group!r} group (root-equivalent; see README) and log in again")
+        return Finding(
+            "fail",
+            "docker socket",
+            f"{DOCKER_SOCKET} is not writable by uid {os.getuid()}",
+            f"add this user to the {group!r} group (root-equivalent; see README) and log in again",
+        )
     return Finding("ok", "docker socket", f"{DOCKER_SOCKET} is writable")
 
 
@@ -62,8 +74,12 @@ async def check_engine(docker: DockerCli) -> tuple[Finding, dict[str, str]]:
             ["info", "--format", "{{.ServerVersion}}|{{.CgroupVersion}}|{{.DockerRootDir}}"], timeout=20
         )
     except DockerUnavailable as exc:
-        return Finding("fail", "docker engine", exc.message,
-                       "start the engine (systemctl start docker) and check the docker socket finding"), {}
+        return Finding(
+            "fail",
+            "docker engine",
+            exc.message,
+            "start the engine (systemctl start docker) and check the docker socket finding",
+        ), {}
     version, cgroup, root = (out.strip().split("|") + ["", "", ""])[:3]
     return Finding("ok", "docker engine", f"server {version}"), {"cgroup": cgroup, "root": root}
 
@@ -71,8 +87,12 @@ async def check_engine(docker: DockerCli) -> tuple[Finding, dict[str, str]]:
 def check_cgroup(engine: dict[str, str]) -> Finding:
     if engine.get("cgroup") == "2":
         return Finding("ok", "cgroup", "version 2")
-    return Finding("warn", "cgroup", f"version {engine.get('cgroup') or 'unknown'}: supported, but v2 gives exact "
-                   "memory peaks and CPU figures", "boot with systemd.unified_cgroup_hierarchy=1 (Debian 11+ default)")
+    return Finding(
+        "warn",
+        "cgroup",
+        f"version {engine.get('cgroup') or 'unknown'}: supported, but v2 gives exact memory peaks and CPU figures",
+        "boot with systemd.unified_cgroup_hierarchy=1 (Debian 11+ default)",
+    )
 
 
 def check_disk(engine: dict[str, str]) -> Finding:
@@ -81,8 +101,12 @@ def check_disk(engine: dict[str, str]) -> Finding:
     free = shutil.disk_usage(probe).free
     detail = f"{free / (1 << 30):.1f} GiB free at {probe}"
     if free < MIN_FREE_BYTES:
-        return Finding("fail", "disk", detail + f" (less than {MIN_FREE_BYTES >> 30} GiB)",
-                       "free space: docker image prune (old phronosd images have other tags), or grow the disk")
+        return Finding(
+            "fail",
+            "disk",
+            detail + f" (less than {MIN_FREE_BYTES >> 30} GiB)",
+            "free space: docker image prune (old phronosd images have other tags), or grow the disk",
+        )
     return Finding("ok", "disk", detail)
 
 
@@ -95,8 +119,14 @@ async def check_images(docker: DockerCli, settings: Settings) -> list[Finding]:
         if images.ready(name):
             findings.append(Finding("ok", f"image {name}", images.tag(name)))
         else:
-            findings.append(Finding("fail", f"image {name}", f"{images.tag(name)} is not built (or is outdated)",
-                                    f"phronosd images build {name}"))
+            findings.append(
+                Finding(
+                    "fail",
+                    f"image {name}",
+                    f"{images.tag(name)} is not built (or is outdated)",
+                    f"phronosd images build {name}",
+                )
+            )
     return findings
 
 
@@ -107,19 +137,28 @@ def check_listen_socket(settings: Settings) -> Finding | None:
     path = Path(settings.unix_socket)
     what = "listen socket"
     if not path.parent.is_dir():
-        return Finding("fail", what, f"{path.parent} does not exist",
-                       f"create it (systemd: RuntimeDirectory=; by hand: install -d {path.parent})")
+        return Finding(
+            "fail",
+            what,
+            f"{path.parent} does not exist",
+            f"create it (systemd: RuntimeDirectory=; by hand: install -d {path.parent})",
+        )
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        return Finding("fail", what, f"{path.parent} is not writable by uid {os.getuid()}",
-                       "chown the folder to the service user, or choose another unix_socket")
+        return Finding(
+            "fail",
+            what,
+            f"{path.parent} is not writable by uid {os.getuid()}",
+            "chown the folder to the service user, or choose another unix_socket",
+        )
     if path.exists() and not stat.S_ISSOCK(path.lstat().st_mode):
         return Finding("fail", what, f"{path} exists and is not a socket", "remove it or choose another unix_socket")
     if settings.unix_socket_group:
         try:
             grp.getgrnam(settings.unix_socket_group)
         except KeyError:
-            return Finding("fail", what, f"no group {settings.unix_socket_group!r}",
-                           "create it, or change unix_socket_group")
+            return Finding(
+                "fail", what, f"no group {settings.unix_socket_group!r}", "create it, or change unix_socket_group"
+            )
     return Finding("ok", what, f"{path} can be created (mode {settings.unix_socket_mode:o})")
 
 

@@ -1,4 +1,6 @@
-"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]|list|prune`, `phronosd check`."""
+"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]|list|prune`, `phronosd check`,
+`phronosd sweep`. Settings flags are accepted before and after the subcommand. The client commands
+`phronosd validate|run|compare` (phronosd/cli_client.py) talk to a running daemon and take no settings."""
 
 from __future__ import annotations
 
@@ -6,12 +8,15 @@ import argparse
 import asyncio
 import sys
 
-from . import logs, settings as settings_module
+from . import cli_client, logs
+from . import settings as settings_module
 from .app import StartupError
 from .check import check_command
 from .docker import DockerCli, DockerUnavailable
 from .images import ImageBuilder, Images
 from .languages import Registry
+from .ownership import InstanceTaken, claim_instance
+from .sandbox import Sandbox
 from .server import serve
 from .settings import Settings, SettingsError
 
@@ -19,14 +24,22 @@ from .settings import Settings, SettingsError
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="phronosd", description=__doc__)
     settings_module.add_arguments(root)
+    settings_flags = argparse.ArgumentParser(add_help=False)
+    settings_module.add_arguments(settings_flags, default=argparse.SUPPRESS)
     commands = root.add_subparsers(dest="command")
-    commands.add_parser("serve", help="run the daemon (the default)")
-    images = commands.add_parser("images", help="runner images").add_subparsers(dest="images_command", required=True)
-    build = images.add_parser("build", help="build the missing runner images (and the base image)")
+
+    def command(name: str, help: str, parent: argparse._SubParsersAction = commands) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help, parents=[settings_flags])
+
+    command("serve", "run the daemon (the default)")
+    images = command("images", "runner images").add_subparsers(dest="images_command", required=True)
+    build = command("build", "build the missing runner images (and the base image)", images)
     build.add_argument("languages", nargs="*", help="languages to build (default: all)")
-    images.add_parser("list", help="show each language's image, whether it is built, and its size")
-    images.add_parser("prune", help="remove the runner images of earlier handler versions (not the current ones)")
-    commands.add_parser("check", help="say what on this host is wrong for phronosd, and how to fix it")
+    command("list", "show each language's image, whether it is built, and its size", images)
+    command("prune", "remove the runner images of earlier handler versions (not the current ones)", images)
+    command("check", "say what on this host is wrong for phronosd, and how to fix it")
+    command("sweep", "remove this instance's containers, once no daemon of this instance runs (systemd's ExecStopPost)")
+    cli_client.add_commands(commands)
     return root
 
 
@@ -49,7 +62,7 @@ async def images_command(settings: Settings, command: str, names: list[str]) -> 
     builder = ImageBuilder(docker, images, say)
     if not all(images.ready(name) for name in wanted):
         await builder.ensure_base()
-    results = [await builder.build(name) for name in wanted]
+    results = [await builder.build(registry.languages[name]) for name in wanted]
     return 0 if all(results) else 1
 
 
@@ -67,9 +80,28 @@ async def prune(docker: DockerCli, images: Images) -> int:
     return 1 if failed else 0
 
 
+async def sweep_command(settings: Settings) -> int:
+    """Remove the containers labelled with this instance, refusing while a daemon of it still runs."""
+    try:
+        claim = claim_instance(settings.instance_name)
+    except InstanceTaken as exc:
+        say(f"phronosd: not sweeping: {exc}")
+        return 1
+    with claim:
+        count = await Sandbox(DockerCli(settings.docker_binary), settings.instance_name).sweep()
+    say(f"removed {count} container(s) of instance {settings.instance_name!r}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = vars(parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in cli_client.COMMANDS:
+        return cli_client.main(argv)  # its own parser: its usage errors name the command
+    root = parser()
+    args = vars(root.parse_args(argv))
     command = args.pop("command") or "serve"
+    if command in cli_client.COMMANDS:
+        root.error(f"{command} takes no settings flags: put it first (phronosd {command} --help)")
     images_command_name = args.pop("images_command", None)
     names = args.pop("languages", [])
     try:
@@ -79,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check_command(settings, say))
         if command == "images":
             return asyncio.run(images_command(settings, images_command_name, names))
+        if command == "sweep":
+            return asyncio.run(sweep_command(settings))
         asyncio.run(serve(settings))
         return 0
     except (SettingsError, StartupError, DockerUnavailable, RuntimeError, OSError) as exc:

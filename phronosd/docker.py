@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import Unavailable
@@ -30,7 +31,13 @@ class DockerUnavailable(Unavailable):
         super().__init__("docker.unavailable", message)
 
 
-async def read_capped(stream: asyncio.StreamReader, limit: int, buffer: bytearray, drain: bool) -> bool:
+async def read_capped(
+    stream: asyncio.StreamReader,
+    limit: int,
+    buffer: bytearray,
+    drain: bool,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> bool:
     """Read until EOF into `buffer`, keeping at most `limit` bytes; return True if more arrived.
 
     With `drain`, bytes past the cap are read and dropped (so the writer never blocks); without it
@@ -38,6 +45,8 @@ async def read_capped(stream: asyncio.StreamReader, limit: int, buffer: bytearra
     """
     overflow = False
     while chunk := await stream.read(READ_CHUNK):
+        if on_chunk is not None:
+            on_chunk(chunk)
         room = limit - len(buffer)
         if len(chunk) > room:
             buffer += chunk[:room]
@@ -57,12 +66,72 @@ async def feed(stream: asyncio.StreamWriter, data: bytes) -> None:
         await stream.wait_closed()
 
 
+async def communicate(
+    proc: asyncio.subprocess.Process,
+    started: float,
+    stdin: bytes | None,
+    timeout: float | None,
+    stdout_limit: int,
+    stderr_limit: int,
+    on_stdout: Callable[[bytes], None] | None = None,
+) -> ProcessResult:
+    """Feed `stdin` (then close it) and read a started command's output to its end, within the caps
+    and the timeout; the command is killed at either. `on_stdout` sees stdout as it arrives."""
+    out, err = bytearray(), bytearray()
+    overflow = timed_out = False
+    assert proc.stdout is not None and proc.stderr is not None
+    tasks: list[asyncio.Future] = [
+        asyncio.ensure_future(read_capped(proc.stdout, stdout_limit, out, drain=False, on_chunk=on_stdout)),
+        asyncio.ensure_future(read_capped(proc.stderr, stderr_limit, err, drain=True)),
+    ]
+    if stdin is not None:
+        assert proc.stdin is not None
+        tasks.append(asyncio.ensure_future(feed(proc.stdin, stdin)))
+    try:
+        async with asyncio.timeout(timeout):
+            overflow = await tasks[0]
+            if not overflow:
+                await asyncio.gather(*tasks[1:])
+                await proc.wait()
+    except TimeoutError:
+        timed_out = True
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        for task in tasks:
+            task.cancel()
+        await asyncio.shield(proc.wait())
+    return ProcessResult(
+        exit_code=None if overflow or timed_out else proc.returncode,
+        stdout=bytes(out),
+        stderr=bytes(err),
+        overflow=overflow,
+        timed_out=timed_out,
+        duration_s=time.monotonic() - started,
+    )
+
+
 class DockerCli:
     """Runs `docker ...` commands; each call is bounded in time and in the bytes kept."""
 
     def __init__(self, binary: str = "docker"):
         self.binary = binary
         self.env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+
+    async def spawn(self, args: list[str], *, stdin: bool = False) -> asyncio.subprocess.Process:
+        """Start one command (stdout and stderr piped; stdin piped only if asked)."""
+        try:
+            return await asyncio.create_subprocess_exec(
+                self.binary,
+                *args,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self.env,
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise DockerUnavailable(f"cannot run the docker CLI {self.binary!r}: {exc.strerror}") from None
 
     async def run(
         self,
@@ -76,48 +145,8 @@ class DockerCli:
         """Run one command. At the stdout cap or the timeout the client is killed (the caller cleans
         up whatever it started: killing the docker client does not stop a container)."""
         started = time.monotonic()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self.binary,
-                *args,
-                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self.env,
-            )
-        except (FileNotFoundError, PermissionError) as exc:
-            raise DockerUnavailable(f"cannot run the docker CLI {self.binary!r}: {exc.strerror}") from None
-        out, err = bytearray(), bytearray()
-        overflow = timed_out = False
-        tasks = [
-            asyncio.ensure_future(read_capped(proc.stdout, stdout_limit, out, drain=False)),
-            asyncio.ensure_future(read_capped(proc.stderr, stderr_limit, err, drain=True)),
-        ]
-        if stdin is not None:
-            tasks.append(asyncio.ensure_future(feed(proc.stdin, stdin)))
-        try:
-            async with asyncio.timeout(timeout):
-                overflow = await tasks[0]
-                if not overflow:
-                    await asyncio.gather(*tasks[1:])
-                    await proc.wait()
-        except TimeoutError:
-            timed_out = True
-        finally:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-            for task in tasks:
-                task.cancel()
-            await asyncio.shield(proc.wait())
-        return ProcessResult(
-            exit_code=None if overflow or timed_out else proc.returncode,
-            stdout=bytes(out),
-            stderr=bytes(err),
-            overflow=overflow,
-            timed_out=timed_out,
-            duration_s=time.monotonic() - started,
-        )
+        proc = await self.spawn(args, stdin=stdin is not None)
+        return await communicate(proc, started, stdin, timeout, stdout_limit, stderr_limit)
 
     async def check(self, args: list[str], timeout: float = 30.0) -> str:
         """Run a command that must succeed; return its stdout as text."""

@@ -41,10 +41,6 @@ class NotFound(ApiError):
     status = 404
 
 
-class MethodNotAllowed(ApiError):
-    status = 405
-
-
 class RequestTimeout(ApiError):
     status = 408
 

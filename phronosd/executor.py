@@ -6,40 +6,57 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+from .comparison import compare_job, compare_result
 from .docker import DockerUnavailable
-from .errors import BadRequest, TooManyRequests, Unavailable
+from .errors import Internal, TooManyRequests, Unavailable
+from .execution_request import CompareRequest, ExecutionRequest, Measure
 from .health import DockerProbe
 from .images import Images
-from .languages import Registry, Submission
 from .lanes import CpuPlan, Lanes
-from .sandbox import Limits, Sandbox
+from .languages import Language, Submission
+from .pool import WarmPool
+from .sandbox import ContainerOutcome, EventHandler, Limits, Sandbox
 from .settings import Settings
-from .verdict import build_result
+from .verdict import Fault, build_result
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
 
 
-@dataclass(frozen=True)
-class Measure:
-    runs: int
-    warmup: int | str  # a count, or ADAPTIVE_WARMUP: the harness warms until the times settle
-    include_samples: bool
+def limits_for(
+    language: Language, settings: Settings, cpus: CpuPlan, timeout_ms: int, memory_mb: int, core: int | None
+) -> Limits:
+    """A container's limits: the request's, the language's, capped by the server's settings; on a
+    measuring core (`core`) pinned there without a CPU quota."""
+    return Limits(
+        timeout_ms=timeout_ms,
+        compile_timeout_ms=min(language.compile_timeout_ms, settings.max_timeout_ms),
+        memory_mb=memory_mb,
+        cpuset=str(core) if core is not None else cpus.general_cpuset,
+        cpu_quota=None if core is not None else settings.cpus,
+        pids=min(language.pids or settings.pids_limit, settings.pids_limit),
+        output_limit=settings.output_limit_bytes,
+    )
 
 
-def bounded(body: dict[str, Any], field: str, default: int, maximum: int) -> int:
-    value = body.get(field, default)
-    if value > maximum:
-        raise BadRequest(
-            "request.limit",
-            f"{field} {value} is above this server's maximum of {maximum}",
-            [{"path": f"$.{field}", "problem": f"larger than {maximum}"}],
-        )
-    return value
+def job_of(language: Language, submission: Submission, measure: Measure | None, budget_ms: int) -> dict[str, Any]:
+    """The job the in-container supervisor reads from stdin (handlers/README.md)."""
+    layout = language.layout(submission)
+    return {
+        "files": dict(layout.files),
+        "mode": "run" if measure else "validate",
+        "runs": measure.runs if measure else 0,
+        "warmup": measure.warmup if measure else 0,
+        "budgetMs": budget_ms,
+        "solutionFile": layout.solution_file,
+        "testFile": layout.test_file,
+        "options": dict(layout.options),
+        "env": dict(language.env),
+    }
 
 
 class Executor:
@@ -48,19 +65,20 @@ class Executor:
     def __init__(
         self,
         settings: Settings,
-        registry: Registry,
         images: Images,
         sandbox: Sandbox,
         probe: DockerProbe,
         cpus: CpuPlan,
+        pool: WarmPool | None = None,
     ):
         self.settings = settings
         self.cpus = cpus
         self.lanes = Lanes(cpus.measuring)
-        self.registry = registry
         self.images = images
         self.sandbox = sandbox
         self.probe = probe
+        self.pool = pool
+        self.on_release: list[Callable[[], None]] = []  # told whenever a slot frees (the jobs dispatcher)
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.running = 0
         self.queued = 0
@@ -71,7 +89,9 @@ class Executor:
         """Wait for a container slot (and, to measure, a lane core); yields the seconds waited and the
         core. A full queue is answered at once with 429."""
         if not self.accepting:
-            raise Unavailable("server.shutting_down", "the server is shutting down", headers={"Retry-After": RETRY_AFTER_S})
+            raise Unavailable(
+                "server.shutting_down", "the server is shutting down", headers={"Retry-After": RETRY_AFTER_S}
+            )
         lane = self.lanes if measuring and self.lanes.cores else None
         must_wait = self.slots.locked() or (lane is not None and lane.full())
         if must_wait and self.queued >= self.settings.max_queued:
@@ -83,6 +103,7 @@ class Executor:
         waited = time.monotonic()
         self.queued += 1
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(self.released)  # last out: after the slot and the lane core are free again
             try:
                 core = await stack.enter_async_context(lane.core()) if lane else None
                 await self.slots.acquire()
@@ -95,6 +116,16 @@ class Executor:
             finally:
                 self.running -= 1
 
+    def released(self) -> None:
+        for callback in self.on_release:
+            callback()
+
+    def can_start(self, measuring: bool) -> bool:
+        """A slot is free and no synchronous request waits for one (and, to measure, a lane core is free)."""
+        if not self.accepting or self.slots.locked() or self.queued:
+            return False
+        return not (measuring and self.lanes.cores and self.lanes.full())
+
     async def image_for(self, language: str) -> str:
         if not self.images.ready(language):
             await self.images.refresh()
@@ -106,46 +137,44 @@ class Executor:
             )
         return self.images.tag(language)
 
-    async def execute(self, body: dict[str, Any], measure: Measure | None = None) -> dict[str, Any]:
-        language = self.registry.get(body["language"])
-        settings = self.settings
-        timeout_ms = bounded(body, "timeoutMs", settings.default_timeout_ms, settings.max_timeout_ms)
-        memory_mb = bounded(body, "memoryMb", settings.memory_mb, settings.max_memory_mb)
-        submission = Submission(
-            solution=body["solution"],
-            tests=body["tests"],
-            solution_file=body.get("solutionFile"),
-            test_file=body.get("testFile"),
-            files=tuple((f["name"], f["content"]) for f in body.get("files", [])),
-        )
-        layout = language.layout(submission)
+    async def compare(self, request: CompareRequest, on_event: EventHandler | None = None) -> dict[str, Any]:
+        """Validate every solution and measure those that pass interleaved, in one container on a
+        measuring core; then compare them (phronosd/comparison.py)."""
+        language, settings = request.language, self.settings
         image = await self.image_for(language.name)
-        budget_ms = settings.measure_budget_ms if measure else 0
-        job = {
-            "files": dict(layout.files),
-            "mode": "run" if measure else "validate",
-            "runs": measure.runs if measure else 0,
-            "warmup": measure.warmup if measure else 0,
-            "budgetMs": budget_ms,
-            "solutionFile": layout.solution_file,
-            "testFile": layout.test_file,
-            "options": dict(layout.options),
-            "env": dict(language.env),
-        }
-        async with self.slot(measuring=measure is not None) as (waited_s, core):
-            limits = Limits(
-                timeout_ms=timeout_ms,
-                memory_mb=memory_mb,
-                cpuset=str(core) if core is not None else self.cpus.general_cpuset,
-                cpu_quota=None if core is not None else settings.cpus,
-                pids=settings.pids_limit,
-                output_limit=settings.output_limit_bytes,
+        budget_ms = settings.measure_budget_ms
+        job = compare_job(request, budget_ms)
+        async with self.slot(measuring=True) as (waited_s, core):
+            limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
+            outcome = await self.sandbox.run(
+                image, language, job, limits, budget_ms, on_event, entrants=len(request.entrants)
             )
-            outcome = await self.sandbox.run(image, language, job, limits, budget_ms)
+        await self.check_engine(outcome)
+        result = await compare_result(request, outcome, image, waited_s * 1000, budget_ms, core)
+        if isinstance(result, Fault):
+            raise Internal(result.code, result.message)
+        return result
+
+    async def check_engine(self, outcome: ContainerOutcome) -> None:
+        """A container that ended without a frame for no reason of its own: is the engine gone?"""
         if outcome.frame is None and not (outcome.timed_out or outcome.overflow):
             state = await self.probe.fresh()
             if not state.reachable:
                 raise DockerUnavailable(f"the Docker engine is not reachable: {state.error}")
+
+    async def execute(self, request: ExecutionRequest, on_event: EventHandler | None = None) -> dict[str, Any]:
+        """Run one validate or run request; `on_event` gets its live phase and progress events."""
+        language, measure, settings = request.language, request.measure, self.settings
+        image = await self.image_for(language.name)
+        budget_ms = settings.measure_budget_ms if measure else 0
+        job = job_of(language, request.submission, measure, budget_ms)
+        async with self.slot(measuring=measure is not None) as (waited_s, core):
+            limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
+            pooled = self.pool.take(language.name) if self.pool and measure is None else None
+            outcome = await self.sandbox.run_pooled(pooled, job, limits, on_event) if pooled else None
+            if outcome is None:
+                outcome = await self.sandbox.run(image, language, job, limits, budget_ms, on_event)
+        await self.check_engine(outcome)
         result = build_result(
             outcome,
             language=language.name,
@@ -156,17 +185,15 @@ class Executor:
             include_samples=bool(measure and measure.include_samples),
             lane_core=core,
         )
+        if isinstance(result, Fault):
+            raise Internal(result.code, result.message)
         log.debug(  # at info, the request line (logs.py) carries language, verdict and timings
             "execution language=%s mode=%s status=%s tests=%d/%d total_ms=%.0f",
-            language.name, job["mode"], result["status"], result["testsPassed"], result["totalTests"],
+            language.name,
+            job["mode"],
+            result["status"],
+            result["testsPassed"],
+            result["totalTests"],
             result["timings"]["totalMs"],
         )
         return result
-
-    def measure_of(self, body: dict[str, Any]) -> Measure:
-        language = self.registry.get(body["language"])
-        return Measure(
-            runs=bounded(body, "runs", self.settings.default_runs, self.settings.max_runs),
-            warmup=body.get("warmup", language.default_warmup),
-            include_samples=body.get("includeSamples", False),
-        )

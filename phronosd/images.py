@@ -15,10 +15,10 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .docker import DockerCli
 from .languages import SHARED_DIR, Language, handlers_root
@@ -28,6 +28,7 @@ BASE_SUITE = "trixie"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 APT_SOURCES = Path("/etc/apt")
 LANGUAGE_LABEL = "phronosd.language"
+VERSION_LABEL = "phronosd.version."  # + Debian package name: the version installed in the image
 NOT_IN_CONTEXT = {"handler.py", "example", "__pycache__"}
 
 
@@ -95,6 +96,7 @@ class Images:
         self.tags = {lang.name: f"{prefix}{lang.name}:{build_context(lang.name)[1]}" for lang in languages}
         self.present: set[str] = set()
         self.sizes: dict[str, str] = {}
+        self.labels: dict[str, dict[str, str]] = {}
         self._refreshing: asyncio.Future | None = None
 
     def tag(self, language: str) -> str:
@@ -115,16 +117,24 @@ class Images:
                 self._refreshing = None
 
     async def _list(self) -> None:
-        out = await self.docker.check(
-            ["images", "--filter", f"label={LANGUAGE_LABEL}", "--format", "{{json .}}"]
-        )
+        out = await self.docker.check(["images", "--filter", f"label={LANGUAGE_LABEL}", "--format", "{{json .}}"])
         present, sizes = set(), {}
         for line in out.splitlines():
             row = json.loads(line)
             tag = f"{row['Repository']}:{row['Tag']}"
             present.add(tag)
             sizes[tag] = row.get("Size")
-        self.present, self.sizes = present, sizes
+        current = sorted(present & set(self.tags.values()))
+        labels = {}
+        if current:
+            inspected = await self.docker.check(["image", "inspect", "--format", "{{json .Config.Labels}}", *current])
+            labels = {tag: json.loads(line) or {} for tag, line in zip(current, inspected.splitlines())}
+        self.present, self.sizes, self.labels = present, sizes, labels
+
+    def versions(self, language: str) -> dict[str, str]:
+        """Debian package -> version installed in the language's current image (empty if not built)."""
+        labels = self.labels.get(self.tags[language], {})
+        return {k[len(VERSION_LABEL) :]: v for k, v in labels.items() if k.startswith(VERSION_LABEL)}
 
     def stale(self) -> list[str]:
         """Built images of these languages' repositories whose tag is not the current one: what an
@@ -135,8 +145,7 @@ class Images:
 
     def describe(self) -> list[ImageInfo]:
         return [
-            ImageInfo(lang, tag, tag in self.present, self.sizes.get(tag))
-            for lang, tag in sorted(self.tags.items())
+            ImageInfo(lang, tag, tag in self.present, self.sizes.get(tag)) for lang, tag in sorted(self.tags.items())
         ]
 
 
@@ -173,7 +182,8 @@ class ImageBuilder:
         await bootstrap_base(self.docker, mirror)
         self.say(f"base: {BASE_IMAGE} imported")
 
-    async def build(self, language: str) -> bool:
+    async def build(self, lang: Language) -> bool:
+        language = lang.name
         tag = self.images.tag(language)
         if self.images.ready(language):
             self.say(f"{language}: {tag} is up to date")
@@ -191,8 +201,50 @@ class ImageBuilder:
             tail = (result.stdout + result.stderr).decode("utf-8", "replace").splitlines()[-30:]
             self.say(f"{language}: build FAILED\n" + "\n".join(tail))
             return False
+        if not await self.label_versions(lang, tag):
+            return False
         self.say(f"{language}: built {tag} in {result.duration_s:.0f} s")
         return True
+
+    async def label_versions(self, language: Language, tag: str) -> bool:
+        """Read the versions of the language's packages (`Language.version_packages`) from the built
+        image's dpkg database and add them as labels (a label-only image under the same tag), so
+        `/api/languages` reports what is installed, not what someone typed."""
+        packages = sorted(set(language.version_packages.values()))
+        if not packages:
+            return True
+        query = await self.docker.run(
+            [
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--user",
+                "65534:65534",
+                "--entrypoint",
+                "dpkg-query",
+                tag,
+                "-W",
+                "-f",
+                "${Package}\\t${Version}\\n",
+                *packages,
+            ],
+            timeout=120,
+        )
+        found = dict(line.split("\t", 1) for line in query.stdout.decode().splitlines() if "\t" in line)
+        missing = [p for p in packages if not found.get(p)]
+        if query.exit_code != 0 or missing:
+            self.say(f"{language.name}: build FAILED: packages not installed in the image: {', '.join(missing) or '?'}")
+            return False
+        labels = [arg for p in packages for arg in ("--label", f"{VERSION_LABEL}{p}={found[p]}")]
+        result = await self.docker.run(
+            ["build", "-t", tag, "--label", f"{LANGUAGE_LABEL}={language.name}", *labels, "-"],
+            stdin=f"FROM {tag}\n".encode(),
+            timeout=300,
+        )
+        if result.exit_code != 0:
+            self.say(f"{language.name}: labelling FAILED: {result.stderr.decode('utf-8', 'replace')[-300:]}")
+        return result.exit_code == 0
 
 
 async def bootstrap_base(docker: DockerCli, mirror: str) -> None:
@@ -201,14 +253,25 @@ async def bootstrap_base(docker: DockerCli, mirror: str) -> None:
         raise RuntimeError("debootstrap is not installed: apt-get install debootstrap")
     with tempfile.TemporaryDirectory(prefix="phronosd-rootfs-") as root:
         proc = await asyncio.create_subprocess_exec(
-            "debootstrap", "--variant=minbase", BASE_SUITE, root, mirror,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            "debootstrap",
+            "--variant=minbase",
+            BASE_SUITE,
+            root,
+            mirror,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
         if proc.returncode != 0:
             raise RuntimeError(f"debootstrap failed: {err.decode(errors='replace')[-500:]}")
         tar = await asyncio.create_subprocess_exec(
-            "tar", "-C", root, "-c", ".", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            "tar",
+            "-C",
+            root,
+            "-c",
+            ".",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         archive, _ = await tar.communicate()
         result = await docker.run(["import", "-", BASE_IMAGE], stdin=archive, timeout=600)

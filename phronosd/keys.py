@@ -8,7 +8,9 @@ from .docker import DockerCli
 from .executor import Executor
 from .health import DockerProbe
 from .images import Images
+from .jobs import JobService
 from .languages import Registry
+from .pool import WarmPool
 from .request_schemas import SchemaSet
 from .sandbox import Sandbox
 from .settings import Settings
@@ -21,5 +23,8 @@ IMAGES = web.AppKey("images", Images)
 SANDBOX = web.AppKey("sandbox", Sandbox)
 EXECUTOR = web.AppKey("executor", Executor)
 PROBE = web.AppKey("probe", DockerProbe)
+POOL = web.AppKey("pool", WarmPool)
+JOBS = web.AppKey("jobs", JobService)
 STARTED = web.AppKey("started", float)
-EXECUTION_RESULT = web.RequestKey("execution_result", dict)
+# The executions a request ran (one, or each solution of a compare), for the request log and metrics.
+EXECUTIONS = web.RequestKey("executions", list)

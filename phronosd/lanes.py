@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 # Read once: after `keep_off_lanes` this process's own affinity no longer shows the lane cores.
 HOST_CPUS = sorted(os.sched_getaffinity(0))
@@ -45,7 +45,7 @@ def plan_cpus(configured: tuple[int, ...], available: list[int] = HOST_CPUS, lan
     elif len(available) < 2:
         measuring = ()
     else:
-        measuring = tuple(available[-max(1, len(available) // 4):])
+        measuring = tuple(available[-max(1, len(available) // 4) :])
     general = tuple(core for core in available if core not in measuring) or tuple(available)
     return CpuPlan(measuring, general)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import PurePosixPath
 from types import MappingProxyType
-from typing import Mapping
 
 from .errors import BadRequest
 
@@ -51,22 +51,36 @@ class Language:
 
     name: str
     aliases: tuple[str, ...]
-    runtime: str
+    runtime: str  # display names; their versions come from the image (`version_packages`)
     framework: str
     solution_file: str
     test_file: str
     default_warmup: int | str  # untimed runs, or ADAPTIVE_WARMUP (JIT runtimes)
     conventions: str
+    # Limits of this language's containers; the server's settings cap them (`Limits.for_language`).
     work_tmpfs_mb: int = 64
     tmp_tmpfs_mb: int = 64
+    memory_mb: int | None = None  # default memory when the request names none (None: the server's)
+    pids: int | None = None  # process/thread limit (None: the server's pids_limit)
+    compile_timeout_ms: int = 30_000  # compilation or collection, before the request's timeoutMs starts
+    # File names that configure the test framework: the tests' side may ship them (`files`), a
+    # solution may not (`solutionFile`), so a solution cannot reconfigure the framework that judges it.
+    framework_config_files: tuple[str, ...] = ()
+    # What `/api/languages` reports a version of ("runtime", "framework", a library's name) -> the
+    # Debian package whose installed version says it. `phronosd images build` reads the versions
+    # from the image's dpkg database and stores them as image labels.
+    version_packages: Mapping[str, str] = field(default_factory=dict)
+    # What the harness supports beyond validate and run (handlers/README.md): the warm pool's
+    # pre-loaded start, and a compare job's stepped, interleaved runs.
+    poolable: bool = False
+    comparable: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
 
     def layout(self, submission: Submission) -> Layout:
         """Place the solution, tests and extra files; reject collisions."""
         solution_file, test_file = self.file_names(submission)
-        files = place_files(
-            [(solution_file, submission.solution), (test_file, submission.tests), *submission.files]
-        )
+        self.refuse_framework_config(solution_file)
+        files = place_files([(solution_file, submission.solution), (test_file, submission.tests), *submission.files])
         return Layout(
             files=files,
             solution_file=solution_file,
@@ -78,24 +92,58 @@ class Language:
         """(solution, tests) file names: the request's, else the language's defaults."""
         return submission.solution_file or self.solution_file, submission.test_file or self.test_file
 
+    def refuse_framework_config(self, file_name: str, path: str = "$.solutionFile") -> None:
+        """A solution's own file (at JSON `path`) may not configure the test framework that judges it."""
+        name = PurePosixPath(file_name).name
+        if name in self.framework_config_files:
+            raise BadRequest(
+                "request.file_name",
+                f"{name} configures {self.framework}: only the tests may provide it (in files)",
+                [{"path": path, "problem": "a test framework configuration file"}],
+            )
+
     def options(self, files: Mapping[str, str], solution_file: str, test_file: str) -> dict[str, object]:
         """Handler-specific facts for the harness (`PHRONOSD_OPTIONS`)."""
         return {}
 
-    def describe(self) -> dict[str, object]:
+    def describe(self, installed: Mapping[str, str]) -> dict[str, object]:
+        """What `/api/languages` says of this language; `installed`: package -> version in its image."""
+        versions = {what: upstream_version(installed.get(package)) for what, package in self.version_packages.items()}
         return {
             "name": self.name,
             "aliases": list(self.aliases),
-            "runtime": self.runtime,
-            "framework": self.framework,
+            "runtime": with_version(self.runtime, versions.get("runtime")),
+            "framework": with_version(self.framework, versions.get("framework")),
+            "versions": versions,
             "solutionFile": self.solution_file,
             "testFile": self.test_file,
             "defaultWarmup": self.default_warmup,
             "conventions": self.conventions,
+            "limits": {
+                "memoryMb": self.memory_mb,
+                "pids": self.pids,
+                "compileTimeoutMs": self.compile_timeout_ms,
+                "workTmpfsMb": self.work_tmpfs_mb,
+                "tmpTmpfsMb": self.tmp_tmpfs_mb,
+            },
+            "frameworkConfigFiles": list(self.framework_config_files),
+            "features": {"warmPool": self.poolable, "compare": self.comparable},
         }
 
 
-SAFE_NAME = re.compile(r"^[A-Za-z0-9_.@+][A-Za-z0-9_.@+ -]*$")  # no leading dash: never an option
+def upstream_version(debian_version: str | None) -> str | None:
+    """`1:2.3.4+dfsg-1~bpo1` -> `2.3.4`: the upstream part of a Debian version, None if unknown."""
+    if not debian_version:
+        return None
+    upstream = debian_version.split(":", 1)[-1]
+    return re.split(r"[-+~]", upstream, maxsplit=1)[0]
+
+
+def with_version(display: str, version: str | None) -> str:
+    return f"{display} {version}" if version else display
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9_.@+][A-Za-z0-9_.@+ -]*")  # fullmatch; no leading dash: never an option
 
 
 def check_file_name(name: str) -> str:
@@ -108,7 +156,7 @@ def check_file_name(name: str) -> str:
         or "\\" in name
         or not parts
         or any(part in ("..", ".") for part in name.split("/"))
-        or any(not SAFE_NAME.match(part) for part in parts)
+        or any(not SAFE_NAME.fullmatch(part) for part in parts)
         or len(parts) > 8
     ):
         raise BadRequest("request.file_name", f"invalid file name {name[:100]!r}: use a relative path of plain names")
@@ -164,7 +212,7 @@ class Registry:
                 self.by_alias[key.lower()] = lang
 
     @classmethod
-    def discover(cls) -> "Registry":
+    def discover(cls) -> Registry:
         root = handlers_root()
         folders = [
             d for d in root.iterdir() if d.is_dir() and (d / "handler.py").is_file() and (d / "Dockerfile").is_file()

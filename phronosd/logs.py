@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .keys import EXECUTION_RESULT, SETTINGS
+from .keys import EXECUTIONS, SETTINGS
 from .middlewares import REQUEST_ID
 from .settings import Settings
 
@@ -60,7 +60,9 @@ def configure(settings: Settings) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def trusted_networks(proxies: tuple[str, ...]) -> tuple[bool, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
+def trusted_networks(
+    proxies: tuple[str, ...],
+) -> tuple[bool, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]:
     """(whether Unix-socket peers are trusted, the trusted IP networks)."""
     return "unix" in proxies, tuple(ipaddress.ip_network(p, strict=False) for p in proxies if p != "unix")
 
@@ -90,29 +92,34 @@ def client_address(request: web.BaseRequest, proxies: tuple[str, ...]) -> str:
     return address
 
 
-def route_name(request: web.Request) -> str:
-    """The route's name (a bounded set, fit for logs and metric labels), never the raw path."""
+def route_name(request: web.BaseRequest) -> str:
+    """The route's name (a bounded set, fit for logs and metric labels), never the raw path; a request
+    that never reached routing (an HTTP parse error) has none."""
+    if not isinstance(request, web.Request) or request.get(REQUEST_ID) is None:
+        return "unmatched"
     return request.match_info.route.name or "unmatched"
 
 
 def request_fields(request: web.BaseRequest, response: web.StreamResponse, seconds: float) -> dict[str, Any]:
-    # A request that never reached routing (an HTTP parse error) is a bare BaseRequest.
-    routed = isinstance(request, web.Request)
+    proxies = (
+        request.app[SETTINGS].trusted_proxies if isinstance(request, web.Request) and request.get(REQUEST_ID) else ()
+    )
     fields: dict[str, Any] = {
         "request_id": request.get(REQUEST_ID),
         "method": request.method,
-        "route": route_name(request) if routed else "unmatched",
+        "route": route_name(request),
         "path": request.path,
         "status": response.status,
-        "client": client_address(request, request.app[SETTINGS].trusted_proxies if routed else ()),
+        "client": client_address(request, proxies),
         "duration_ms": round(seconds * 1000, 1),
     }
-    result = request.get(EXECUTION_RESULT)
-    if result is not None:
+    results = request.get(EXECUTIONS) or []
+    if results:
+        result = results[0]
         timings = result.get("timings", {})
         fields.update(
             language=result.get("language"),
-            verdict=result.get("status"),
+            verdict=",".join(str(r.get("status")) for r in results),
             tests_passed=result.get("testsPassed"),
             tests_total=result.get("totalTests"),
             queue_ms=timings.get("queueMs"),

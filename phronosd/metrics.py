@@ -6,7 +6,7 @@ verdicts. Durations come from the result's own timings, so the histograms agree 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -14,7 +14,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .keys import EXECUTION_RESULT, EXECUTOR, SANDBOX
+from .keys import EXECUTIONS, EXECUTOR, POOL, SANDBOX
 from .logs import route_name
 from .middlewares import Handler
 
@@ -38,42 +38,56 @@ class LiveState(Collector):
         running.add_metric([], executor.running if executor else 0)
         queued.add_metric([], executor.queued if executor else 0)
         failures.add_metric([], sandbox.cleanup_failures if sandbox else 0)
-        yield from (running, queued, failures)
+        pool = GaugeMetricFamily(
+            "phronosd_pool_containers", "Warm pool containers by language and state", labels=["language", "state"]
+        )
+        for language, counts in (self.app[POOL].counts() if POOL in self.app else {}).items():
+            for state, count in counts.items():
+                pool.add_metric([language, state], count)
+        yield from (running, queued, failures, pool)
 
 
 class Metrics:
     def __init__(self, app: web.Application):
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "phronosd_http_requests", "HTTP requests by route name, method and status",
-            ["route", "method", "status"], registry=self.registry,
+            "phronosd_http_requests",
+            "HTTP requests by route name, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.executions = Counter(
-            "phronosd_executions", "Executions that ran, by language, mode and verdict",
-            ["language", "mode", "verdict"], registry=self.registry,
+            "phronosd_executions",
+            "Executions that ran, by language, mode and verdict",
+            ["language", "mode", "verdict"],
+            registry=self.registry,
         )
         self.duration = Histogram(
-            "phronosd_execution_duration_seconds", "Wall time of an execution, from slot to result (no queueing)",
-            ["language", "mode"], buckets=DURATION_BUCKETS, registry=self.registry,
+            "phronosd_execution_duration_seconds",
+            "Wall time of an execution, from slot to result (no queueing)",
+            ["language", "mode"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
         )
         self.queue_wait = Histogram(
-            "phronosd_queue_wait_seconds", "Time an execution waited for a container slot",
-            ["language"], buckets=QUEUE_BUCKETS, registry=self.registry,
+            "phronosd_queue_wait_seconds",
+            "Time an execution waited for a container slot",
+            ["language"],
+            buckets=QUEUE_BUCKETS,
+            registry=self.registry,
         )
         self.registry.register(LiveState(app))
         self.handler = make_aiohttp_handler(self.registry)
 
     def observe(self, request: web.Request, response: web.StreamResponse) -> None:
         self.requests.labels(route_name(request), request.method, str(response.status)).inc()
-        result = request.get(EXECUTION_RESULT)
-        if result is None:
-            return
-        language = result["language"]
-        mode = "run" if "measurement" in result else "validate"
-        timings = result["timings"]
-        self.executions.labels(language, mode, result["status"]).inc()
-        self.duration.labels(language, mode).observe((timings["totalMs"] - timings["queueMs"]) / 1000)
-        self.queue_wait.labels(language).observe(timings["queueMs"] / 1000)
+        for result in request.get(EXECUTIONS, []):
+            language = result["language"]
+            mode = "run" if "measurement" in result else "validate"
+            timings = result["timings"]
+            self.executions.labels(language, mode, result["status"]).inc()
+            self.duration.labels(language, mode).observe((timings["totalMs"] - timings["queueMs"]) / 1000)
+            self.queue_wait.labels(language).observe(timings["queueMs"] / 1000)
 
 
 METRICS = web.AppKey("metrics", Metrics)

@@ -1,14 +1,16 @@
-"""Request ids, the one JSON error shape, CORS, and reading a JSON body safely."""
+"""Request ids, the one JSON error shape, CORS, bearer tokens, and reading a JSON body safely."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
 import re
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +19,8 @@ from .errors import ApiError, BadRequest, PayloadTooLarge, RequestTimeout, Unaut
 log = logging.getLogger(__name__)
 
 REQUEST_ID = web.RequestKey("request_id", str)
+# Who owns the jobs a request creates: a hash of its bearer token ("" when no tokens are configured).
+OWNER = web.RequestKey("owner", str)
 REQUEST_ID_HEADER = "X-Request-ID"
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HTTP_CODES = {
@@ -34,9 +38,7 @@ def error_body(code: str, message: str, details: list[dict[str, Any]], request_i
 
 
 def error_response(error: ApiError, request_id: str) -> web.Response:
-    response = web.json_response(
-        error_body(error.code, error.message, error.details, request_id), status=error.status
-    )
+    response = web.json_response(error_body(error.code, error.message, error.details, request_id), status=error.status)
     response.headers.update(error.headers)
     return response
 
@@ -68,28 +70,37 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-def cors_middleware(origins: tuple[str, ...]):
-    """Allow the configured origins (never `*` unless configured so); answer preflights."""
+def setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
+    """Allow the configured origins (never `*` unless configured so). Preflights are answered by a
+    middleware; the headers are added to every response as it is prepared, so error responses (made
+    by `request_context` from a raised error) carry them too and a browser can read their body."""
     allowed = set(origins)
 
-    @web.middleware
-    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def permitted(request: web.Request) -> str | None:
         origin = request.headers.get("Origin")
-        permitted = origin is not None and (origin in allowed or "*" in allowed)
-        if request.method == "OPTIONS" and permitted and "Access-Control-Request-Method" in request.headers:
-            response: web.StreamResponse = web.Response(status=204)
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization, X-Request-ID"
-            response.headers["Access-Control-Max-Age"] = "600"
-        else:
-            response = await handler(request)
-        if permitted:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
-            response.headers["Vary"] = "Origin"
-        return response
+        return origin if origin is not None and (origin in allowed or "*" in allowed) else None
 
-    return cors
+    @web.middleware
+    async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "OPTIONS" and permitted(request) and "Access-Control-Request-Method" in request.headers:
+            response = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = (
+                "Content-Type, Authorization, X-Request-ID, Last-Event-ID"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+            return response
+        return await handler(request)
+
+    async def decorate(request: web.Request, response: web.StreamResponse) -> None:
+        origin = permitted(request)
+        if origin:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After, Location"
+            response.headers["Vary"] = "Origin"
+
+    app.middlewares.append(preflight)
+    app.on_response_prepare.append(decorate)
 
 
 def auth_middleware(tokens: tuple[str, ...], open_paths: frozenset[str] = frozenset({"/health"})):
@@ -106,27 +117,31 @@ def auth_middleware(tokens: tuple[str, ...], open_paths: frozenset[str] = frozen
         matches = [hmac.compare_digest(offered.strip().encode(), token) for token in accepted]
         if not any(matches):
             raise Unauthorized("auth.invalid", "the bearer token is not accepted")
+        request[OWNER] = hashlib.sha256(offered.strip().encode()).hexdigest()[:32]
         return await handler(request)
 
     return auth
 
 
-def check_text(value: Any, path: str = "$") -> None:
-    """Reject strings that cannot be written as UTF-8 (lone surrogates from `\\ud800` escapes)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(
-                "request.invalid_text", f"{path}: not valid Unicode text",
-                [{"path": path, "problem": "contains an unpaired surrogate"}],
-            ) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_text(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_text(item, f"{path}[{index}]")
+def check_text(value: Any) -> None:
+    """Reject strings that cannot be written as UTF-8 (lone surrogates from `\\ud800` escapes).
+    Iterative: a body nested thousands deep must not exhaust the interpreter's stack."""
+    pending: list[tuple[Any, str]] = [(value, "$")]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(
+                    "request.invalid_text",
+                    f"{path[:200]}: not valid Unicode text",
+                    [{"path": path[:200], "problem": "contains an unpaired surrogate"}],
+                ) from None
+        elif isinstance(item, dict):
+            pending.extend((child, f"{path}.{key}") for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
 
 
 async def read_json(request: web.Request, max_bytes: int, timeout_s: float) -> Any:
@@ -149,7 +164,13 @@ async def read_json(request: web.Request, max_bytes: int, timeout_s: float) -> A
         raise BadRequest("request.invalid_json", "the body is not UTF-8") from None
     except RecursionError:
         raise BadRequest("request.invalid_json", "the body is nested too deeply") from None
-    except ValueError as exc:
-        raise BadRequest("request.invalid_json", f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            "request.invalid_json", f"the body is not valid JSON: {exc.msg} at position {exc.pos}"
+        ) from None
+    except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
+        raise BadRequest(
+            "request.invalid_json", f"the body is not valid JSON: {str(exc).split(';')[0][:200]}"
+        ) from None
     check_text(body)
     return body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
@@ -45,15 +46,58 @@ OPERATIONS = {
         "Liveness and readiness",
         {"200": ("Docker answers", "health"), "503": ("Docker is unreachable", "health")},
     ),
-    "languages": Operation("Languages, their conventions and images", {"200": ("The languages", "languages")},
-                           tags=("execute",)),
+    "languages": Operation(
+        "Languages, their conventions and images", {"200": ("The languages", "languages")}, tags=("execute",)
+    ),
     "validate": Operation(
-        "Run a suite once", {"200": ("The code ran; see status", "validate-result")}, request="validate",
+        "Run a suite once",
+        {"200": ("The code ran; see status", "validate-result")},
+        request="validate",
         tags=("execute",),
     ),
     "run": Operation(
-        "Validate, then time the suite", {"200": ("The code ran; see status and measurement", "run-result")},
-        request="run", tags=("execute",),
+        "Validate, then time the suite",
+        {"200": ("The code ran; see status and measurement", "run-result")},
+        request="run",
+        tags=("execute",),
+    ),
+    "compare": Operation(
+        "Which solution is faster: validate each, measure those that pass interleaved, compare them",
+        {"200": ("The solutions ran; see each one's status and the comparison", "compare-result")},
+        request="compare",
+        tags=("execute",),
+    ),
+    "jobs_submit": Operation(
+        "Submit a job (asynchronous validate, run or compare)",
+        {
+            "202": ("Queued; Location names the job", "job-status"),
+            "200": ("A known idempotencyKey: the earlier job", "job-status"),
+        },
+        request="job",
+        tags=("jobs",),
+    ),
+    "jobs_batch": Operation(
+        "Submit several jobs, all or nothing",
+        {"202": ("Queued, ids in the order given", "job-batch-result")},
+        request="job-batch",
+        tags=("jobs",),
+    ),
+    "jobs_list": Operation(
+        "The caller's recent jobs (query: status, limit)", {"200": ("Newest first", "job-list")}, tags=("jobs",)
+    ),
+    "job": Operation(
+        "A job: status, progress, result or error",
+        {"200": ("The job", "job-status"), "404": ("Unknown id", "error")},
+        tags=("jobs",),
+    ),
+    "job_cancel": Operation(
+        "Cancel a job", {"200": ("The job", "job-status"), "404": ("Unknown id", "error")}, tags=("jobs",)
+    ),
+    "job_events": Operation(
+        "Server-sent events of a job: status, progress, result (Last-Event-ID resumes)",
+        {"200": ("text/event-stream", None), "404": ("Unknown id", "error")},
+        media_type="text/event-stream",
+        tags=("jobs",),
     ),
     "metrics": Operation("Prometheus metrics", {"200": ("Text exposition format", None)}, media_type="text/plain"),
     "openapi": Operation("This document", {"200": ("OpenAPI 3.1", None)}),
@@ -99,20 +143,36 @@ def content(media_type: str, schema: str | None, schemas: SchemaSet) -> dict[str
 def operation(route: web.AbstractRoute, spec: Operation, schemas: SchemaSet) -> dict[str, Any]:
     request_id = {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}}
     responses = {
-        status: {"description": text, "headers": request_id, "content": content(spec.media_type, schema, schemas)}
+        status: {
+            "description": text,
+            "headers": request_id,
+            "content": content("application/json" if schema == "error" else spec.media_type, schema, schemas),
+        }
         for status, (text, schema) in spec.responses.items()
     }
     if spec.request:
         responses.update(
-            {status: {"description": text, "headers": request_id, "content": content("application/json", "error", schemas)}
-             for status, text in ERROR_STATUSES.items()}
+            {
+                status: {
+                    "description": text,
+                    "headers": request_id,
+                    "content": content("application/json", "error", schemas),
+                }
+                for status, text in ERROR_STATUSES.items()
+            }
         )
     result: dict[str, Any] = {
         "operationId": route.name,
         "summary": spec.summary,
         "description": inspect.getdoc(route.handler) or spec.summary,
         "tags": list(spec.tags),
-        "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+        "parameters": [
+            {"$ref": "#/components/parameters/RequestId"},
+            *(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"{(\w+)}", route.resource.canonical if route.resource else "")
+            ),
+        ],
         "responses": responses,
     }
     if spec.request:
@@ -128,6 +188,8 @@ def build_document(app: web.Application) -> dict[str, Any]:
             continue
         if route.name not in OPERATIONS:
             raise RuntimeError(f"route {route.name!r} has no entry in phronosd/openapi.py OPERATIONS")
+        if route.resource is None:
+            continue
         path = route.resource.canonical
         paths.setdefault(path, {})[route.method.lower()] = operation(route, OPERATIONS[route.name], schemas)
     return {
@@ -141,13 +203,19 @@ def build_document(app: web.Application) -> dict[str, Any]:
         "components": {
             "schemas": components(schemas),
             "headers": {
-                "RequestId": {"description": "The request's id (echoed when valid, else generated)",
-                              "schema": {"type": "string"}},
+                "RequestId": {
+                    "description": "The request's id (echoed when valid, else generated)",
+                    "schema": {"type": "string"},
+                },
             },
             "parameters": {
-                "RequestId": {"name": "X-Request-ID", "in": "header", "required": False,
-                              "description": "Your id for this request: 1-64 of A-Z a-z 0-9 . _ -",
-                              "schema": {"type": "string"}},
+                "RequestId": {
+                    "name": "X-Request-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "Your id for this request: 1-64 of A-Z a-z 0-9 . _ -",
+                    "schema": {"type": "string"},
+                },
             },
         },
     }

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .docker import DockerCli
+from .docker import DockerCli, communicate, feed
 from .languages import Language
+
+if TYPE_CHECKING:
+    from .pool import PooledContainer
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +31,20 @@ REPORT_LIMIT = 16 << 20
 # that cannot act (stopped, starved), so it allows for container start-up on a loaded machine.
 BACKSTOP_SLACK_S = 3.0
 MEASURE_GRACE_S = 10.0
+JOB_TAKEN_TIMEOUT_S = 5.0
+LIVE_LINE_LIMIT = 1 << 16  # a longer partial line is no live event (they are short): dropped
+KILLED_EXIT = 128 + 9  # docker run's status for a container whose main process got SIGKILL
+# What a pooled container's supervisor prints on stdout (handlers/_shared/supervisor.py): once its
+# harness has loaded, and once it has read its job. Nothing of the job's has run before either.
+READY_LINE = b"phronosd-ready\n"
+JOB_TAKEN_LINE = b"phronosd-job\n"
+POOLED_ENV = "PHRONOSD_POOLED"
 
 
 @dataclass(frozen=True)
 class Limits:
     timeout_ms: int
+    compile_timeout_ms: int
     memory_mb: int
     cpuset: str
     cpu_quota: float | None  # None on a measuring core: a quota would throttle the timed phase
@@ -47,6 +62,33 @@ class ContainerOutcome:
     overflow: bool
     docker_error: str
     duration_ms: float
+    oom_killed: bool = False  # the engine recorded an OOM kill of a container that reported nothing
+    pooled: bool = False  # the job ran in a warm pool container
+
+    @property
+    def clean(self) -> bool:
+        """The container reported and exited by itself: `--rm` removes it, no `docker rm` needed."""
+        return self.frame is not None and not self.timed_out
+
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+def container_name() -> str:
+    return f"phronosd-{secrets.token_hex(8)}"
+
+
+def job_payload(job: dict[str, Any], limits: Limits) -> tuple[bytes, str]:
+    """The supervisor's stdin: the job with its limits and a fresh nonce (returned too)."""
+    nonce = secrets.token_hex(16)
+    payload = {
+        **job,
+        "nonce": nonce,
+        "timeoutMs": limits.timeout_ms,
+        "compileTimeoutMs": limits.compile_timeout_ms,
+        "outputLimit": limits.output_limit,
+    }
+    return json.dumps(payload).encode(), nonce
 
 
 def frame_limit(output_limit: int) -> int:
@@ -54,12 +96,33 @@ def frame_limit(output_limit: int) -> int:
     return 12 * output_limit + REPORT_LIMIT + (1 << 20)
 
 
+class LiveEvents:
+    """Splits a container's stdout as it arrives and passes on the supervisor's live events
+    (`\n<nonce>:event:<json>` lines: phase and progress) to `on_event`."""
+
+    def __init__(self, nonce: str, on_event: Callable[[dict[str, Any]], None]):
+        self.prefix = nonce.encode() + b":event:"
+        self.on_event = on_event
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        if len(self.pending) > LIVE_LINE_LIMIT:
+            self.pending = b""
+        for line in lines:
+            if line.startswith(self.prefix):
+                with contextlib.suppress(ValueError):
+                    event = json.loads(line[len(self.prefix) :])
+                    if isinstance(event, dict):
+                        self.on_event(event)
+
+
 def extract_frame(stdout: bytes, nonce: str) -> dict[str, Any] | None:
-    marker = b"\n" + nonce.encode()
+    marker = b"\n" + nonce.encode() + b"{"
     at = stdout.rfind(marker)
     if at < 0:
         return None
-    line = stdout[at + len(marker):].split(b"\n", 1)[0]
+    line = b"{" + stdout[at + len(marker) :].split(b"\n", 1)[0]
     try:
         frame = json.loads(line)
     except ValueError:
@@ -77,33 +140,57 @@ class Sandbox:
         self.unremoved: set[str] = set()
         self.cleanup_failures = 0  # read by metrics.py (phronosd_container_cleanup_failures)
 
-    def run_args(self, name: str, image: str, language: Language, limits: Limits) -> list[str]:
+    def run_args(
+        self, name: str, image: str, language: Language, limits: Limits, pooled_env: str | None = None
+    ) -> list[str]:
         def tmpfs(path: str, size_mb: int) -> str:
             return f"{path}:rw,exec,nosuid,nodev,size={size_mb}m,uid=65534,gid=65534"
 
         largest_file = max(language.work_tmpfs_mb, language.tmp_tmpfs_mb) << 20
         return [
-            "run", "-i", "--rm", "--init",
-            "--name", name,
-            "--label", LABEL,
-            "--label", f"{INSTANCE_LABEL}={self.instance}",
-            "--network", "none",
-            "--memory", f"{limits.memory_mb}m",
-            "--memory-swap", f"{limits.memory_mb}m",
-            "--cpuset-cpus", limits.cpuset,
+            "run",
+            "-i",
+            "--rm",
+            "--init",
+            "--name",
+            name,
+            "--label",
+            LABEL,
+            "--label",
+            f"{INSTANCE_LABEL}={self.instance}",
+            "--network",
+            "none",
+            "--memory",
+            f"{limits.memory_mb}m",
+            "--memory-swap",
+            f"{limits.memory_mb}m",
+            "--cpuset-cpus",
+            limits.cpuset,
             *(["--cpus", f"{limits.cpu_quota:g}"] if limits.cpu_quota else []),
-            "--pids-limit", str(limits.pids),
+            "--pids-limit",
+            str(limits.pids),
             "--read-only",
-            "--tmpfs", tmpfs("/work", language.work_tmpfs_mb),
-            "--tmpfs", tmpfs("/tmp", language.tmp_tmpfs_mb),
-            "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges",
-            "--user", SANDBOX_USER,
-            "--ulimit", "nofile=1024:1024",
-            "--ulimit", f"fsize={largest_file}",
-            "--log-driver", "none",
-            "--workdir", "/work",
-            "--env", "HOME=/tmp",
+            "--tmpfs",
+            tmpfs("/work", language.work_tmpfs_mb),
+            "--tmpfs",
+            tmpfs("/tmp", language.tmp_tmpfs_mb),
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--user",
+            SANDBOX_USER,
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            f"fsize={largest_file}",
+            "--log-driver",
+            "none",
+            "--workdir",
+            "/work",
+            "--env",
+            "HOME=/tmp",
+            *(["--env", f"{POOLED_ENV}={pooled_env}"] if pooled_env is not None else []),
             image,
         ]
 
@@ -114,39 +201,114 @@ class Sandbox:
         job: dict[str, Any],
         limits: Limits,
         measure_budget_ms: int = 0,
+        on_event: EventHandler | None = None,
+        entrants: int = 1,
     ) -> ContainerOutcome:
-        """Run one job; the container is removed whatever happens, cancellation included."""
-        name = f"phronosd-{secrets.token_hex(8)}"
-        nonce = secrets.token_hex(16)
-        payload = json.dumps({**job, "nonce": nonce, "timeoutMs": limits.timeout_ms,
-                              "outputLimit": limits.output_limit}).encode()
-        deadline = limits.timeout_ms / 1000 + BACKSTOP_SLACK_S
-        if measure_budget_ms:
-            deadline += measure_budget_ms / 1000 + MEASURE_GRACE_S
-        clean = False
+        """Run one job in a new container; it is removed whatever happens, cancellation included.
+        `on_event` gets the supervisor's live events (phase, progress) as they happen; `entrants`:
+        the solutions of a compare job, validated one after the other."""
+        name = container_name()
+        outcome = None
         try:
-            result = await self.docker.run(
-                self.run_args(name, image, language, limits),
-                stdin=payload,
-                timeout=deadline,
-                stdout_limit=frame_limit(limits.output_limit),
-                stderr_limit=STDERR_LIMIT,
+            started = time.monotonic()
+            proc = await self.docker.spawn(self.run_args(name, image, language, limits), stdin=True)
+            payload, nonce = job_payload(job, limits)
+            outcome = await self.attend(
+                name, proc, started, nonce, limits, measure_budget_ms, payload, on_event, entrants
             )
-            frame = None if result.overflow else extract_frame(result.stdout, nonce)
-            clean = frame is not None and not result.timed_out
-            return ContainerOutcome(
-                frame=frame,
-                exit_code=result.exit_code,
-                timed_out=result.timed_out,
-                overflow=result.overflow,
-                docker_error=result.stderr.decode("utf-8", "replace").strip(),
-                duration_ms=result.duration_s * 1000,
-            )
+            return outcome
         finally:
-            if not clean:
+            if outcome is None or not outcome.clean:
                 # `--rm` removes a container that exited; one whose client was killed (timeout,
                 # output cap, cancellation) keeps running until removed by name.
                 await self.remove(name)
+
+    async def run_pooled(
+        self, container: PooledContainer, job: dict[str, Any], limits: Limits, on_event: EventHandler | None = None
+    ) -> ContainerOutcome | None:
+        """Run one validation job in a ready pooled container (re-limited first if the request's memory
+        differs); None when the container turned out dead before it took the job: start a cold one."""
+        outcome = None
+        try:
+            started = time.monotonic()
+            if limits.memory_mb != container.memory_mb:
+                memory = f"{limits.memory_mb}m"
+                update = await self.docker.run(["update", "--memory", memory, "--memory-swap", memory, container.name])
+                if update.exit_code != 0:
+                    return None
+            proc = container.proc
+            assert proc.stdin is not None and proc.stdout is not None
+            payload, nonce = job_payload(job, limits)
+            try:
+                await feed(proc.stdin, payload)
+                async with asyncio.timeout(JOB_TAKEN_TIMEOUT_S):
+                    taken = await proc.stdout.readline()
+            except TimeoutError:
+                taken = b""
+            if taken != JOB_TAKEN_LINE:
+                return None
+            attended = await self.attend(container.name, proc, started, nonce, limits, 0, None, on_event)
+            outcome = dataclasses.replace(attended, pooled=True)
+            return outcome
+        finally:
+            if outcome is None or not outcome.clean:
+                await self.remove(container.name)
+
+    async def attend(
+        self,
+        name: str,
+        proc: asyncio.subprocess.Process,
+        started: float,
+        nonce: str,
+        limits: Limits,
+        measure_budget_ms: int,
+        payload: bytes | None = None,
+        on_event: EventHandler | None = None,
+        entrants: int = 1,
+    ) -> ContainerOutcome:
+        """Send the job (unless it was sent) to a started container's supervisor (`docker run -i`) and
+        read its result frame."""
+        deadline = entrants * (limits.compile_timeout_ms + limits.timeout_ms) / 1000 + BACKSTOP_SLACK_S
+        if measure_budget_ms:
+            deadline += measure_budget_ms / 1000 + MEASURE_GRACE_S
+        since = time.time()
+        live = LiveEvents(nonce, on_event).feed if on_event else None
+        result = await communicate(
+            proc, started, payload, deadline, frame_limit(limits.output_limit), STDERR_LIMIT, on_stdout=live
+        )
+        frame = None if result.overflow else extract_frame(result.stdout, nonce)
+        killed = frame is None and result.exit_code == KILLED_EXIT
+        return ContainerOutcome(
+            frame=frame,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            overflow=result.overflow,
+            docker_error=result.stderr.decode("utf-8", "replace").strip(),
+            duration_ms=result.duration_s * 1000,
+            oom_killed=killed and await self.oom_recorded(name, since),
+        )
+
+    async def oom_recorded(self, name: str, since: float) -> bool:
+        """Whether the engine recorded an OOM kill in the container: a container SIGKILLed as a whole
+        (exit 137) was killed by the kernel's OOM killer, or from outside (`docker kill`, `docker rm
+        -f` by someone else). `--rm` has removed it, but the engine's event log still has it."""
+        result = await self.docker.run(
+            [
+                "events",
+                "--since",
+                f"{since - 1:.0f}",
+                "--until",
+                f"{time.time() + 1:.0f}",
+                "--filter",
+                f"container={name}",
+                "--filter",
+                "event=oom",
+                "--format",
+                "{{.Status}}",
+            ],
+            timeout=10,
+        )
+        return b"oom" in result.stdout
 
     async def remove(self, name: str) -> None:
         """`docker rm -f` by name; a name that could not be removed (engine down) is kept for a retry."""

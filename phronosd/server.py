@@ -16,6 +16,7 @@ from aiohttp import web
 
 from .app import create_app
 from .logs import REQUEST_LOGGER, RequestLogger
+from .malformed import ApiAppRunner
 from .settings import Settings
 from .systemd import Notifier, forget_activation_environment, inherited_sockets
 
@@ -93,7 +94,7 @@ async def serve(settings: Settings) -> None:
     notifier = Notifier()
     app = create_app(settings)
     # A client that disconnects cancels its handler, which removes its container at once.
-    runner = web.AppRunner(app, handler_cancellation=True, **runner_options(settings))
+    runner = ApiAppRunner(app, handler_cancellation=True, **runner_options(settings))
     await runner.setup()
     owned_socket = None
     watchdog = None

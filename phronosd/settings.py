@@ -13,9 +13,10 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 DEFAULT_CONFIG = Path("/etc/phronosd/phronosd.toml")
 ENV_PREFIX = "PHRONOSD_"
@@ -101,7 +102,9 @@ class Settings:
     port: int = _setting(3001, _int(0, 65535), "TCP port to listen on")
     unix_socket: str | None = _setting(None, _optional_str, "listen on this Unix socket path instead of TCP")
     unix_socket_mode: int = _setting(0o660, _octal, "permissions of the Unix socket, in octal (660)")
-    unix_socket_group: str | None = _setting(None, _optional_str, "group owning the Unix socket (e.g. www-data for nginx)")
+    unix_socket_group: str | None = _setting(
+        None, _optional_str, "group owning the Unix socket (e.g. www-data for nginx)"
+    )
     trusted_proxies: tuple[str, ...] = _setting(
         (), _list, "proxy addresses or networks (or 'unix') whose X-Forwarded-For names the client in logs"
     )
@@ -124,13 +127,35 @@ class Settings:
     pids_limit: int = _setting(256, _int(16, 100000), "processes and threads per container")
     output_limit_bytes: int = _setting(1048576, _int(1024, 64 * 1048576), "captured output per stream")
     max_body_bytes: int = _setting(2097152, _int(1024, 256 * 1048576), "largest request body")
-    body_timeout_s: float = _setting(30.0, _float(0.1, 3600), "time allowed to send a request body (slow clients get 408)")
+    body_timeout_s: float = _setting(
+        30.0, _float(0.1, 3600), "time allowed to send a request body (slow clients get 408)"
+    )
     idle_timeout_s: float = _setting(
-        60.0, _float(0.1, 3600), "a connection with no complete request for this long (idle, or headers trickled) is closed"
+        60.0,
+        _float(0.1, 3600),
+        "a connection with no complete request for this long (idle, or headers trickled) is closed",
     )
     default_runs: int = _setting(100, _int(1, 1000000), "timed runs of a request that names none")
     max_runs: int = _setting(1000, _int(1, 1000000), "most timed runs a request may ask")
     measure_budget_ms: int = _setting(60000, _int(100, 3600000), "wall-time budget of the measure phase")
+    warm_pool: int = _setting(
+        -1, _int(-1, 64), "validation containers kept started per language (0: off; -1: concurrency // 4, at least 1)"
+    )
+    warm_pool_languages: tuple[str, ...] = _setting((), _list, "languages the warm pool keeps ready (default: all)")
+    pool_idle_s: float = _setting(
+        600.0, _float(1, 86400), "a pooled container idle this long is replaced by a fresh one"
+    )
+    database: str = _setting(
+        "", _str, "SQLite file of the jobs API (default: $XDG_STATE_HOME or ~/.local/state, phronosd/jobs.sqlite3)"
+    )
+    job_ttl_s: float = _setting(7 * 86400.0, _float(1, 365 * 86400), "finished jobs are deleted after this long")
+    max_queued_jobs: int = _setting(10000, _int(1, 10_000_000), "jobs waiting to start before submissions get 429")
+    max_batch_jobs: int = _setting(500, _int(1, 100000), "jobs in one POST /api/jobs/batch")
+    webhook_allow: tuple[str, ...] = _setting(
+        (), _list, "hosts and networks webhooks may call (names: public addresses only; nothing by default)"
+    )
+    webhook_timeout_s: float = _setting(10.0, _float(0.1, 300), "time allowed for one webhook delivery")
+    webhook_retry_s: float = _setting(3600.0, _float(0, 7 * 86400), "how long a failing webhook is retried")
     docker_binary: str = _setting("docker", _str, "the docker CLI to run")
     image_prefix: str = _setting("phronosd-", _str, "prefix of runner image names")
     shutdown_grace_s: float = _setting(30.0, _float(0, 3600), "how long shutdown waits for running requests")
@@ -155,8 +180,20 @@ class Settings:
                 try:
                     ipaddress.ip_network(proxy, strict=False)
                 except ValueError:
-                    raise SettingsError(f"setting trusted_proxies: {proxy!r} is not an address, a network or 'unix'") from None
+                    raise SettingsError(
+                        f"setting trusted_proxies: {proxy!r} is not an address, a network or 'unix'"
+                    ) from None
 
+    def database_path(self) -> str:
+        """`database`, or the user's state folder: never a path that depends on the working directory."""
+        if self.database:
+            return self.database
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return str(Path(state) / "phronosd" / "jobs.sqlite3")
+
+    def pool_size(self) -> int:
+        """Containers kept ready per language: `warm_pool`, or with -1 one per four execution slots."""
+        return max(1, self.concurrency // 4) if self.warm_pool < 0 else self.warm_pool
 
     def tokens(self) -> tuple[str, ...]:
         """The accepted bearer tokens: `auth_tokens` plus the lines of `auth_tokens_file`."""
@@ -173,11 +210,12 @@ class Settings:
 FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One `--flag` per setting, plus `--config`."""
-    parser.add_argument("--config", help=f"TOML settings file (default {DEFAULT_CONFIG} when present)")
+def add_arguments(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """One `--flag` per setting, plus `--config`. A subcommand's parser gets them with
+    `default=argparse.SUPPRESS`, so a flag given before the subcommand is not reset after it."""
+    parser.add_argument("--config", default=default, help=f"TOML settings file (default {DEFAULT_CONFIG} when present)")
     for name, spec in FIELDS.items():
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, help=spec.metadata["help"])
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=default, help=spec.metadata["help"])
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -203,8 +241,8 @@ def from_environment(env: Mapping[str, str]) -> dict[str, str]:
         if legacy in env:
             values[name] = env[legacy]
     for key, value in env.items():
-        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in FIELDS:
-            values[key[len(ENV_PREFIX):].lower()] = value
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in FIELDS:
+            values[key[len(ENV_PREFIX) :].lower()] = value
     return values
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 NOISY_ROBUST_CV = 0.05
 UNRELIABLE_ROBUST_CV = 0.15
@@ -26,9 +27,36 @@ BIMODAL_MIN_SEPARATION = 0.10
 
 # Two-sided 95 % Student t quantiles for 1..30 degrees of freedom.
 T95 = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
 ]
 
 
@@ -87,7 +115,7 @@ def bimodal(samples_ms: Sequence[float]) -> bool:
     return ordered[split] - ordered[split - 1] > BIMODAL_GAP_SPREADS * max(robust_sigma(low), robust_sigma(high))
 
 
-def summarize(samples_ms: Sequence[float]) -> dict[str, object]:
+def summarize(samples_ms: Sequence[float]) -> dict[str, Any]:
     """Mean, sample std (n-1), median, min, max, p95, 95 % CI of the mean, CV, robust CV, outliers."""
     n = len(samples_ms)
     ordered = sorted(samples_ms)
@@ -120,7 +148,7 @@ def summarize(samples_ms: Sequence[float]) -> dict[str, object]:
 
 
 def flags_for(
-    summary: dict[str, object],
+    summary: dict[str, Any],
     samples_ms: Sequence[float],
     per_test_medians_ns: Sequence[float],
     resolution_ns: float,
@@ -152,3 +180,115 @@ def early_stop_flag(runs_done: int, runs_requested: int, measure_wall_ms: float 
     if measure_wall_ms is not None and measure_wall_ms >= BUDGET_SPENT_SHARE * budget_ms:
         return "time_budget_exhausted"
     return "stopped_early"
+
+
+# Comparing solutions measured in the same rounds (POST /api/execute/compare).
+COMPARE_ALPHA = 0.01  # a difference is declared at p < 1 %, after Holm's adjustment
+COMPARE_MIN_EFFECT = 0.01  # ... and only if the ratio is at least 1 % away from 1
+COMPARE_MIN_PAIRS = 6  # fewer rounds cannot reach p < 1 % with the signed-rank test
+Z_975 = 1.959964
+COMPARE_METHOD = (
+    "paired by round: the ratio is exp of the Hodges-Lehmann estimate of the per-round log ratios "
+    "(candidate over baseline), with the Wilcoxon signed-rank 95 % interval; two-sided Wilcoxon signed-rank "
+    f"test, Holm-adjusted over the candidates; a difference is declared only when p < {COMPARE_ALPHA:g}, "
+    f"the interval excludes 1 and the ratio is at least {COMPARE_MIN_EFFECT:.0%} away from 1"
+)
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) of a standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def signed_rank_p(differences: Sequence[float]) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test (normal approximation with tie and zero
+    corrections, Pratt's handling of zeros left out: zeros are dropped)."""
+    nonzero = [d for d in differences if d != 0]
+    n = len(nonzero)
+    if n == 0:
+        return 1.0
+    ordered = sorted(nonzero, key=abs)
+    ranks, ties, i = [0.0] * n, 0.0, 0
+    while i < n:
+        j = i
+        while j + 1 < n and abs(ordered[j + 1]) == abs(ordered[i]):
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        size = j - i + 1
+        ties += size**3 - size
+        i = j + 1
+    w_plus = sum(rank for rank, d in zip(ranks, ordered) if d > 0)
+    mean = n * (n + 1) / 4
+    variance = n * (n + 1) * (2 * n + 1) / 24 - ties / 48
+    if variance <= 0:
+        return 1.0
+    z = (abs(w_plus - mean) - 0.5) / math.sqrt(variance)
+    return min(1.0, 2 * normal_sf(max(z, 0.0)))
+
+
+def hodges_lehmann(differences: Sequence[float]) -> tuple[float, float, float]:
+    """The Hodges-Lehmann estimate of the centre of paired differences (median of the Walsh averages)
+    and its Wilcoxon signed-rank 95 % interval (normal approximation of the critical rank)."""
+    n = len(differences)
+    walsh = sorted((differences[i] + differences[j]) / 2 for i in range(n) for j in range(i, n))
+    count = len(walsh)
+    k = math.floor(n * (n + 1) / 4 - Z_975 * math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
+    k = min(max(k, 0), (count - 1) // 2)
+    return statistics.median(walsh), walsh[k], walsh[count - 1 - k]
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def compare_runs(baseline_ms: Sequence[float], candidates: dict[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """Each candidate's run times against the baseline's, run i of each from the same round."""
+    results: list[dict[str, Any]] = []
+    p_values: list[float] = []
+    for name, runs in candidates.items():
+        pairs = [(b, c) for b, c in zip(baseline_ms, runs) if b > 0 and c > 0]
+        if len(pairs) < COMPARE_MIN_PAIRS:
+            results.append(
+                {
+                    "name": name,
+                    "ratio": None,
+                    "ci95": None,
+                    "pValue": None,
+                    "verdict": "indistinguishable",
+                    "pairs": len(pairs),
+                }
+            )
+            p_values.append(1.0)
+            continue
+        logs = [math.log(c / b) for b, c in pairs]
+        centre, low, high = hodges_lehmann(logs)
+        p_values.append(signed_rank_p(logs))
+        results.append(
+            {
+                "name": name,
+                "ratio": math.exp(centre),
+                "ci95": [math.exp(low), math.exp(high)],
+                "pValue": None,
+                "verdict": None,
+                "pairs": len(pairs),
+            }
+        )
+    for result, p in zip(results, holm(p_values)):
+        if result["ratio"] is None:
+            continue
+        low, high = result["ci95"]
+        result["pValue"] = p
+        declared = (
+            p < COMPARE_ALPHA
+            and (low > 1 or high < 1)
+            and abs(math.log(result["ratio"])) >= math.log1p(COMPARE_MIN_EFFECT)
+        )
+        result["verdict"] = ("slower" if result["ratio"] > 1 else "faster") if declared else "indistinguishable"
+    return results

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 FIRST_INHERITED_FD = 3
 

@@ -5,15 +5,13 @@ timings and the measurement. Language-agnostic: it reads only the report events 
 from __future__ import annotations
 
 import signal
-import statistics
+from dataclasses import dataclass
 from typing import Any
 
-from . import stats
-from .errors import Internal
+from .measurement import MalformedSamples, checked_samples, measurement_of, told_notes
 from .sandbox import ContainerOutcome
 
 FAILED = ("failed", "error")
-PREEMPTED_CPU_RATIO = 0.5
 
 
 def signal_name(number: int | None) -> str | None:
@@ -44,7 +42,8 @@ def span_ms(phases: dict[str, dict[str, Any]], start: str, ends: tuple[str, ...]
 
 def timings(outcome: ContainerOutcome, queue_ms: float) -> dict[str, Any]:
     """Where the wall time went. `containerMs` is docker's share: start-up and removal of the container
-    (the request's wall time in docker minus the time the supervisor saw)."""
+    (the request's wall time in docker minus the time the supervisor saw); `pooled`: the container was
+    started ahead of time by the warm pool, so its start-up is not in it."""
     frame = outcome.frame or {}
     phases = phase_times(frame)
     inside = phases.get("end", {}).get("atMs")
@@ -56,13 +55,28 @@ def timings(outcome: ContainerOutcome, queue_ms: float) -> dict[str, Any]:
         "measureMs": span_ms(phases, "measure", ("end",)),
         "totalMs": round(outcome.duration_ms + queue_ms, 3),
         "memoryPeakBytes": frame.get("cgroup", {}).get("memoryPeakBytes"),
+        "pooled": outcome.pooled,
     }
+
+
+@dataclass(frozen=True)
+class Fault:
+    """The sandbox failed on our side (supervisor, harness, docker): no verdict about the code. The
+    executor answers it with a 500 carrying `code`."""
+
+    code: str
+    message: str
 
 
 def classify(outcome: ContainerOutcome, frame: dict[str, Any], tests: list[dict[str, Any]]) -> tuple[str, str | None]:
     """The status and a human message; the first matching rule wins."""
     verdict = frame.get("verdict")
     if outcome.timed_out or verdict == "timeout":
+        if frame.get("phase") == "compile":
+            return (
+                "timeout",
+                "compilation did not finish within this language's compile time limit; the container was stopped",
+            )
         return "timeout", "the time limit was reached; the container was stopped"
     if outcome.overflow or verdict in ("output_limit", "report_limit"):
         return "output_limit", "the output limit was reached; the container was stopped"
@@ -72,13 +86,14 @@ def classify(outcome: ContainerOutcome, frame: dict[str, Any], tests: list[dict[
     compile_errors = events_of(frame, "compile_error")
     if compile_errors:
         return "compile_error", compile_errors[0].get("message")
-    harness_errors = events_of(frame, "error")
-    if harness_errors:
-        return "runtime_error", harness_errors[0].get("message")
-    if not events_of(frame, "validated"):
+    validated = events_of(frame, "validated")
+    if not validated:
         how = signal_name(frame.get("signal"))
         how = f"was killed by {how}" if how else f"exited with code {frame.get('exitCode')}"
         return "runtime_error", f"the test process {how} before the suite finished"
+    sent = validated[0].get("tests")
+    if isinstance(sent, int) and sent != len(tests):
+        return "runtime_error", f"the report is incomplete: the harness sent {sent} test results, {len(tests)} arrived"
     if not tests:
         return "no_tests", "no tests were found"
     if any(t["status"] in FAILED for t in tests):
@@ -88,26 +103,35 @@ def classify(outcome: ContainerOutcome, frame: dict[str, Any], tests: list[dict[
     return "passed", None
 
 
-def no_frame_status(outcome: ContainerOutcome) -> tuple[str, str]:
+def no_frame_status(outcome: ContainerOutcome) -> tuple[str, str | None] | Fault:
     """The container ended without a result frame: decide from how it ended."""
     if outcome.timed_out:
         return "timeout", "the time limit was reached; the container was stopped"
     if outcome.overflow:
         return "output_limit", "the output limit was reached; the container was stopped"
-    if outcome.exit_code == 137:
-        return "memory_limit", "the container was killed (SIGKILL), most likely by the memory limit"
+    if outcome.oom_killed:
+        return "memory_limit", "the memory limit was reached; the kernel stopped the container"
     if outcome.exit_code in (125, 126, 127):
-        raise Internal("docker.run", f"docker could not run the container: {outcome.docker_error[:300]}")
+        return Fault("docker.run", f"docker could not run the container: {outcome.docker_error[:300]}")
+    if outcome.exit_code is not None and outcome.exit_code > 128:
+        how = signal_name(outcome.exit_code - 128)
+        return "runtime_error", f"the container was stopped by {how} from outside, before it reported a result"
     return "runtime_error", f"the container exited with code {outcome.exit_code} without a result"
 
 
 def test_entry(event: dict[str, Any]) -> dict[str, Any]:
+    duration = event.get("durationMs")
+    message = event.get("message")
     return {
         "name": str(event.get("name")),
         "status": event.get("status") if event.get("status") in ("passed", "failed", "error", "skipped") else "error",
-        "durationMs": event.get("durationMs"),
-        "message": event.get("message"),
+        "durationMs": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None,
+        "message": message if isinstance(message, str) or message is None else str(message),
     }
+
+
+def notes_of(frame: dict[str, Any]) -> list[str]:
+    return [str(e.get("message")) for e in events_of(frame, "note") if e.get("message")]
 
 
 def build_result(
@@ -120,17 +144,22 @@ def build_result(
     budget_ms: int = 0,
     include_samples: bool = False,
     lane_core: int | None = None,
-) -> dict[str, Any]:
-    """The validate response; with `runs_requested`, the run response's measurement fields too."""
+    shared_container: bool = False,
+) -> dict[str, Any] | Fault:
+    """The validate response; with `runs_requested`, the run response's measurement fields too. A
+    `Fault` when the sandbox failed on our side. `shared_container`: one solution of a compare job."""
     frame = outcome.frame
     if frame is not None and "internalError" in frame:
-        raise Internal("execution.supervisor", "the sandbox supervisor failed: " + str(frame["internalError"])[:300])
-    if frame is None:
-        status, message = no_frame_status(outcome)
-        frame = {}
-    tests = [test_entry(e) for e in events_of(frame, "test")]
-    if outcome.frame is not None:
-        status, message = classify(outcome, frame, tests)
+        return Fault("execution.supervisor", "the sandbox supervisor failed: " + str(frame["internalError"])[:300])
+    if frame is not None and events_of(frame, "error"):
+        failure = str(events_of(frame, "error")[0].get("message"))[:300]
+        return Fault("execution.harness", f"the {language} harness failed: {failure}")
+    tests = [test_entry(e) for e in events_of(frame or {}, "test")]
+    decided = classify(outcome, frame, tests) if frame is not None else no_frame_status(outcome)
+    if isinstance(decided, Fault):
+        return decided
+    status, message = decided
+    frame = frame or {}
     stdout, stderr = frame.get("stdout", ""), frame.get("stderr", "")
     result = {
         "passed": status == "passed",
@@ -146,85 +175,54 @@ def build_result(
         "outputTruncated": status == "output_limit"
         or frame.get("stdoutBytes", 0) > len(stdout.encode())
         or frame.get("stderrBytes", 0) > len(stderr.encode()),
+        "notes": notes_of(frame),
         "timings": timings(outcome, queue_ms),
         "language": language,
         "image": image,
     }
     if runs_requested:
-        measurement = measurement_of(frame, runs_requested, budget_ms, include_samples) if status == "passed" else None
-        if measurement is not None:
-            measurement["core"] = lane_core
-            if lane_core is None:
-                measurement["flags"].append("no_measuring_lane")
-        result["measurement"] = measurement
-        result["meanExecutionTime"] = measurement["meanMs"] if measurement else None
-        result["standardDeviation"] = measurement["stddevMs"] if measurement else None
+        add_measurement(result, frame, tests, runs_requested, budget_ms, include_samples, lane_core, shared_container)
     return result
 
 
-def measurement_of(
-    frame: dict[str, Any], runs_requested: int, budget_ms: int, include_samples: bool
-) -> dict[str, Any] | None:
-    """Statistics of the runs: a run's time is the sum of one timed execution of every test body."""
-    per_test = {str(e.get("test")): [int(x) for x in e.get("ns", [])] for e in events_of(frame, "samples")}
-    done = events_of(frame, "measured")
-    if not per_test or not done:
-        return None
-    count = min(len(v) for v in per_test.values())
-    if count == 0:
-        return None
-    per_test = {name: values[:count] for name, values in per_test.items()}
-    samples_ms = [sum(v[i] for v in per_test.values()) / 1e6 for i in range(count)]
-    summary = stats.summarize(samples_ms)
-    info = done[-1]
-    phases = phase_times(frame)
-    resources = phase_resources(phases)
-    flags = stats.flags_for(
-        summary, samples_ms, [statistics.median(v) for v in per_test.values()],
-        float(info.get("timerResolutionNs") or 0),
-    )
-    early = stats.early_stop_flag(count, runs_requested, resources and resources["wallMs"], budget_ms)
-    flags += ([early] if early else []) + contamination_flags(phases)
-    peak_rss = info.get("rssPeakBytes")
-    if isinstance(peak_rss, int) and not isinstance(peak_rss, bool) and peak_rss > 0:
-        resources = {**(resources or {}), "rssPeakBytes": peak_rss}
-    measurement = {
-        "runs": count,
-        "warmup": info.get("warmup"),
-        **summary,
-        "flags": flags,
-        "notes": [str(n) for n in info.get("notes", [])],
-        "perTest": [
-            {"name": name, "meanMs": statistics.fmean(v) / 1e6, "medianMs": statistics.median(v) / 1e6}
-            for name, v in per_test.items()
-        ],
-        "resources": resources,
-    }
-    if include_samples:
-        measurement["samplesMs"] = samples_ms
-    return measurement
+def add_measurement(
+    result: dict[str, Any],
+    frame: dict[str, Any],
+    tests: list[dict[str, Any]],
+    runs_requested: int,
+    budget_ms: int,
+    include_samples: bool,
+    lane_core: int | None,
+    shared_container: bool = False,
+) -> None:
+    """The run response's fields: `measurement` (null unless the tests passed and a run was timed,
+    with a note saying why when they passed), `meanExecutionTime`, `standardDeviation`."""
+    measurement = None
+    if result["status"] == "passed":
+        passed = {t["name"] for t in tests if t["status"] == "passed"}
+        done = events_of(frame, "measured")
+        try:
+            samples = checked_samples(events_of(frame, "samples"), passed, runs_requested)
+        except MalformedSamples as exc:
+            result.update(passed=False, status="runtime_error", message=f"the measurement report is not valid: {exc}")
+            samples = None
+        if samples is not None and samples.runs and done:
+            measurement = measurement_of(
+                samples, done[-1], phase_times(frame), runs_requested, budget_ms, include_samples, shared_container
+            )
+            measurement["core"] = lane_core
+            if lane_core is None:
+                measurement["flags"].append("no_measuring_lane")
+        elif samples is not None:
+            result["notes"].append(unmeasured_reason(done))
+    result["measurement"] = measurement
+    result["meanExecutionTime"] = measurement["meanMs"] if measurement else None
+    result["standardDeviation"] = measurement["stddevMs"] if measurement else None
 
 
-def phase_resources(phases: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """CPU time (user+system, whole container cgroup) and wall time of the measure phase."""
-    start, end = phases.get("measure"), phases.get("end")
-    if not start or not end or "cpuUsageNs" not in start:
-        return None
-    return {
-        "wallMs": round(end["atMs"] - start["atMs"], 3),
-        "cpuMs": round((end["cpuUsageNs"] - start["cpuUsageNs"]) / 1e6, 3),
-        "throttledPeriods": end.get("nrThrottled", 0) - start.get("nrThrottled", 0),
-        "throttledMs": round((end.get("throttledNs", 0) - start.get("throttledNs", 0)) / 1e6, 3),
-    }
-
-
-def contamination_flags(phases: dict[str, dict[str, Any]]) -> list[str]:
-    resources = phase_resources(phases)
-    if not resources:
-        return []
-    flags = []
-    if resources["throttledPeriods"] > 0:
-        flags.append("throttled")
-    if resources["wallMs"] > 50 and resources["cpuMs"] < PREEMPTED_CPU_RATIO * resources["wallMs"]:
-        flags.append("preempted")
-    return flags
+def unmeasured_reason(done: list[dict[str, Any]]) -> str:
+    """Why a passing suite has no measurement, in words."""
+    if not done:
+        return "not measured: the test process ended before its measure phase finished"
+    told = told_notes(done[-1])
+    return "not measured: " + ("; ".join(told) if told else "no timed run completed within the measuring budget")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 
-from .keys import EXECUTION_RESULT, EXECUTOR, IMAGES, PROBE, REGISTRY, SCHEMAS, SETTINGS, STARTED
+from .execution_request import compare_request, execution_request
+from .keys import EXECUTIONS, EXECUTOR, IMAGES, POOL, PROBE, REGISTRY, SCHEMAS, SETTINGS, STARTED
 from .middlewares import read_json
 
 routes = web.RouteTableDef()
 
 
 def executed(request: web.Request, result: dict) -> web.Response:
-    """The result as JSON, kept on the request for the request log line and the metrics."""
-    request[EXECUTION_RESULT] = result
+    """The result as JSON; its executions are kept on the request for the request log line and the
+    metrics."""
+    request[EXECUTIONS] = result["solutions"] if "solutions" in result else [result]
     return web.json_response(result)
 
 
@@ -27,12 +29,13 @@ async def health(request: web.Request) -> web.Response:
     images, executor = app[IMAGES], app[EXECUTOR]
     body = {
         "status": "ok" if docker.reachable else "unavailable",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
         "uptime": round(time.monotonic() - app[STARTED], 3),
         "docker": {"reachable": docker.reachable, "serverVersion": docker.server_version, "error": docker.error},
         "languages": {
             name: {"image": images.tag(name), "ready": images.ready(name)} for name in app[REGISTRY].languages
         },
+        "pool": {"size": app[SETTINGS].pool_size(), "languages": app[POOL].counts()},
         "executions": {
             "running": executor.running,
             "queued": executor.queued,
@@ -55,7 +58,7 @@ async def languages(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "languages": [
-                {**lang.describe(), "image": images.tag(name), "ready": images.ready(name)}
+                {**lang.describe(images.versions(name)), "image": images.tag(name), "ready": images.ready(name)}
                 for name, lang in request.app[REGISTRY].languages.items()
             ]
         }
@@ -75,7 +78,19 @@ async def validate(request: web.Request) -> web.Response:
     """Run the tests once. Body: schemas/validate.json. 200 with the verdict whenever the code ran;
     400 bad request, 413 too large, 415 not JSON, 429 queue full, 503 Docker or image missing."""
     body = await checked_body(request, "validate")
-    return executed(request, await request.app[EXECUTOR].execute(body))
+    typed = execution_request(body, request.app[SETTINGS], request.app[REGISTRY], measuring=False)
+    return executed(request, await request.app[EXECUTOR].execute(typed))
+
+
+@routes.post("/api/execute/compare", name="compare")
+async def compare(request: web.Request) -> web.Response:
+    """Validate 2 to 8 solutions of one suite; measure those that pass interleaved (one container, one
+    measuring core, rounds in random order) and compare them to the first that passed. Body:
+    schemas/compare.json. 200 with each solution's verdict, the comparison and the ranking; errors as
+    for validate."""
+    body = await checked_body(request, "compare")
+    typed = compare_request(body, request.app[SETTINGS], request.app[REGISTRY])
+    return executed(request, await request.app[EXECUTOR].compare(typed))
 
 
 @routes.post("/api/execute/run", name="run")
@@ -83,6 +98,5 @@ async def run(request: web.Request) -> web.Response:
     """Validate, then time `runs` runs after `warmup` in the same container. Body: schemas/run.json.
     200 with the verdict and `measurement` (null unless every test passed); errors as for validate."""
     body = await checked_body(request, "run")
-    executor = request.app[EXECUTOR]
-    return executed(request, await executor.execute(body, executor.measure_of(body)))
-
+    typed = execution_request(body, request.app[SETTINGS], request.app[REGISTRY], measuring=True)
+    return executed(request, await request.app[EXECUTOR].execute(typed))

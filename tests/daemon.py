@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -10,12 +11,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-
-from conftest import INSTANCE
+from conftest import INSTANCE, FakeDocker, current_runner_images
 
 ROOT = Path(__file__).resolve().parent.parent
 PHRONOSD = Path(sys.executable).parent / "phronosd"
@@ -43,7 +44,7 @@ def wait_for_unix_socket(path: Path, proc: subprocess.Popen, timeout: float = 30
     raise AssertionError(f"nothing listens on {path} after {timeout} s")
 
 
-async def wait_until_healthy(url: str, daemon: "Daemon", timeout: float = 30) -> None:
+async def wait_until_healthy(url: str, daemon: Daemon, timeout: float = 30) -> None:
     """Poll GET /health until it answers 200; fail with the daemon's log if it exits or never answers."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
@@ -67,14 +68,30 @@ def free_port() -> int:
 
 
 class Daemon:
-    """`phronosd serve` with this session's instance label; its log is kept in a file."""
+    """`phronosd serve` with this session's instance label, no warm pool and a job database beside its
+    log file (later flags may override each); its log is kept in that file. With `fake_docker`, its
+    docker CLI is the fake."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None, argv: list[str] | None = None, log: Path):
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        argv: list[str] | None = None,
+        log: Path,
+        fake_docker: FakeDocker | None = None,
+    ):
         self.log_path = log
-        command = (argv or []) + [str(PHRONOSD), "--instance-name", INSTANCE, *args]
+        if fake_docker is not None:
+            args = ("--docker-binary", fake_docker.binary, *args)
+            env = {**fake_docker.env, **(env or {})}
+        defaults = ["--instance-name", INSTANCE, "--warm-pool", "0", "--database", str(log.with_suffix(".sqlite3"))]
+        command = (argv or []) + [str(PHRONOSD), *defaults, *args]
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("PHRONOSD_", "NOTIFY_", "LISTEN_"))}
         self.proc = subprocess.Popen(
-            command, env={**environment, **(env or {})}, cwd="/", stdout=subprocess.DEVNULL,
+            command,
+            env={**environment, **(env or {})},
+            cwd="/",
+            stdout=subprocess.DEVNULL,
             stderr=open(log, "wb"),
         )
 
@@ -85,3 +102,24 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+
+async def serving(*args: str, log: Path, fake_docker: FakeDocker | None = None) -> tuple[Daemon, str]:
+    """A healthy daemon on a free port, and its URL."""
+    port = free_port()
+    daemon = Daemon("--port", str(port), *args, log=log, fake_docker=fake_docker)
+    url = f"http://127.0.0.1:{port}"
+    await wait_until_healthy(url, daemon)
+    return daemon, url
+
+
+@contextlib.contextmanager
+def daemon_on_fake_engine(folder: Path, instance: str) -> Iterator[str]:
+    """A daemon of its own instance on a fake engine that has this version's images; yields its URL
+    and, at the end, checks it stopped cleanly. For fixtures wider than a test (outside any event loop)."""
+    fake = FakeDocker(folder / "fake-docker", current_runner_images())
+    daemon, url = asyncio.run(serving("--instance-name", instance, log=folder / "log", fake_docker=fake))
+    try:
+        yield url
+    finally:
+        assert daemon.stop() == 0, daemon.log()

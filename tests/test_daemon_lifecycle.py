@@ -1,8 +1,12 @@
-"""The real daemon process: start-up failures, SIGKILL orphans, SIGTERM with requests in flight."""
+"""The real daemon process: start-up failures, one daemon per instance, SIGKILL orphans, SIGTERM with
+requests in flight, malformed HTTP, and the image commands. What is about the process and not the
+engine runs on the fake docker CLI."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import subprocess
 import time
@@ -11,9 +15,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from conftest import FakeDocker, docker, leftover_containers
+from daemon import PHRONOSD, Daemon, free_port, serving, wait_until_healthy
 
-from conftest import docker, leftover_containers
-from daemon import PHRONOSD, Daemon, free_port, wait_until_healthy
+from phronosd.images import LANGUAGE_LABEL
+from phronosd.sandbox import INSTANCE_LABEL
 
 SLEEPY = {
     "language": "python",
@@ -22,22 +28,33 @@ SLEEPY = {
 }
 
 
-async def start(instance: str, log: Path, *extra: str) -> tuple[Daemon, str]:
+async def start(instance: str, log: Path, *extra: str, fake_docker: FakeDocker | None = None) -> tuple[Daemon, str]:
     """A healthy daemon on a free port with its own instance label, and its URL."""
-    port = free_port()
-    daemon = Daemon("--port", str(port), "--instance-name", instance, *extra, log=log)
-    url = f"http://127.0.0.1:{port}"
-    await wait_until_healthy(url, daemon)
-    return daemon, url
+    return await serving("--instance-name", instance, *extra, log=log, fake_docker=fake_docker)
+
+
+def unique_instance() -> str:
+    return f"lifecycle-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
 def instance(docker_ready):
-    name = f"lifecycle-{uuid.uuid4().hex[:8]}"
+    name = unique_instance()
     yield name
     left = leftover_containers(name)
     if left:
         docker("rm", "-f", *left)
+
+
+def phronosd(*args: str, fake_docker: FakeDocker) -> subprocess.CompletedProcess:
+    """One `phronosd` command on the fake engine."""
+    return subprocess.run(
+        [str(PHRONOSD), "--docker-binary", fake_docker.binary, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **fake_docker.env},
+    )
 
 
 async def wait_for(predicate, seconds: float = 15.0) -> None:
@@ -52,7 +69,9 @@ async def wait_for(predicate, seconds: float = 15.0) -> None:
 def test_missing_docker_binary_stops_start_up_with_one_line():
     result = subprocess.run(
         [str(PHRONOSD), "--port", str(free_port()), "--docker-binary", "/nonexistent/docker"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -106,34 +125,114 @@ async def test_sigterm_finishes_running_requests_and_refuses_new_ones(instance, 
         daemon.stop()
 
 
-def test_images_list_names_every_language():
+def test_images_list_names_every_language(docker_ready):
     listed = {line.split()[0] for line in images_list()}
     assert {"python"} <= listed
 
 
-def test_images_prune_removes_only_tags_of_earlier_versions(docker_ready):
-    current = {line.split()[1] for line in images_list()}
-    python_current = next(tag for tag in current if tag.startswith("phronosd-python:"))
-    stale = f"phronosd-python:stale{uuid.uuid4().hex[:7]}"
-    foreign = f"someone-else:{uuid.uuid4().hex[:8]}"  # not a phronosd repository: never touched
-    docker("tag", python_current, stale)
-    docker("tag", python_current, foreign)
+@pytest.mark.host_disturbing
+def test_images_prune_removes_only_stale_tags_under_its_own_prefix(require_image):
+    """Prune, with a test-only image prefix, the images this test tagged; nothing else on the engine."""
+    require_image("python")
+    source = docker("images", "--filter", f"label={LANGUAGE_LABEL}=python", "-q").stdout.split()[0]
+    prefix = f"phronosd-prune-test-{uuid.uuid4().hex[:8]}-"
+    python_line = next(line for line in images_list("--image-prefix", prefix) if line.split()[0] == "python")
+    current = python_line.split()[1]
+    stale = f"{prefix}python:stale{uuid.uuid4().hex[:7]}"
+    foreign = f"someone-else-{uuid.uuid4().hex[:8]}:latest"  # not a phronosd repository: never touched
+    others_before = {tag for tag in all_tags() if not tag.startswith(prefix)}
+    for tag in (current, stale, foreign):
+        assert docker("tag", source, tag).returncode == 0
     try:
-        result = subprocess.run([str(PHRONOSD), "images", "prune"], capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [str(PHRONOSD), "--image-prefix", prefix, "images", "prune"], capture_output=True, text=True, timeout=300
+        )
         assert result.returncode == 0, result.stderr
-        assert f"{stale}: removed" in result.stdout
+        assert result.stdout.splitlines() == [f"{stale}: removed"]
         assert docker("image", "inspect", stale).returncode != 0
-        assert docker("image", "inspect", foreign).returncode == 0
-        assert {line.split()[1] for line in images_list()} == current
-        assert all(line.split()[2] == "ready" for line in images_list())
-        again = subprocess.run([str(PHRONOSD), "images", "prune"], capture_output=True, text=True, timeout=60)
-        assert again.returncode == 0 and "no stale runner images" in again.stdout
+        assert docker("image", "inspect", current).returncode == 0
+        assert {tag for tag in all_tags() if not tag.startswith(prefix)} >= others_before
+        again = subprocess.run(
+            [str(PHRONOSD), "--image-prefix", prefix, "images", "prune"], capture_output=True, text=True, timeout=60
+        )
+        assert again.returncode == 0 and again.stdout.strip() == "no stale runner images"
     finally:
-        docker("rmi", stale)
-        docker("rmi", foreign)
+        docker("rmi", current, stale, foreign)
 
 
-def images_list() -> list[str]:
-    result = subprocess.run([str(PHRONOSD), "images", "list"], capture_output=True, text=True, timeout=60)
+def all_tags() -> set[str]:
+    return set(docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+
+
+def images_list(*settings: str) -> list[str]:
+    result = subprocess.run([str(PHRONOSD), *settings, "images", "list"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
+
+
+# One daemon per instance, and the process edge (fake engine) ----------------------------------------
+
+
+async def test_settings_flags_after_serve_are_taken(fake_docker, tmp_path):
+    port = free_port()
+    daemon = Daemon(
+        "serve",
+        "--port",
+        str(port),
+        "--instance-name",
+        unique_instance(),
+        log=tmp_path / "log",
+        fake_docker=fake_docker,
+    )
+    try:
+        await wait_until_healthy(f"http://127.0.0.1:{port}", daemon)
+    finally:
+        assert daemon.stop() == 0, daemon.log()
+
+
+async def test_a_second_daemon_and_a_sweep_are_refused_while_the_instance_runs(fake_docker, tmp_path):
+    """Both would remove the running daemon's containers: each says why in one line and exits 1, having
+    swept nothing, and the first daemon keeps serving. Once it has stopped, the sweep runs."""
+    name = unique_instance()
+    first, url = await start(name, tmp_path / "first.log", fake_docker=fake_docker)
+    try:
+        calls_before = fake_docker.calls()
+        second = Daemon(
+            "--port", str(free_port()), "--instance-name", name, log=tmp_path / "second.log", fake_docker=fake_docker
+        )
+        assert second.proc.wait(60) == 1
+        lines = second.log().strip().splitlines()
+        assert len(lines) == 1 and "instance_name" in lines[0] and repr(name) in lines[0], second.log()
+        refused = phronosd("--instance-name", name, "sweep", fake_docker=fake_docker)
+        assert refused.returncode == 1 and "not sweeping" in refused.stdout, refused.stdout + refused.stderr
+        assert [c for c in fake_docker.calls()[len(calls_before) :] if c["args"][0] in ("ps", "rm")] == []
+        async with aiohttp.ClientSession() as session, session.get(url + "/health") as response:
+            assert response.status == 200
+    finally:
+        assert first.stop() == 0, first.log()
+    swept = phronosd("--instance-name", name, "sweep", fake_docker=fake_docker)
+    assert swept.returncode == 0 and f"removed 0 container(s) of instance {name!r}" in swept.stdout
+    assert fake_docker.calls("ps")[-1]["args"][-1] == f"label={INSTANCE_LABEL}={name}"
+
+
+async def test_an_unparsable_request_gets_the_api_error_shape_and_no_traceback(fake_docker, tmp_path):
+    daemon, url = await start(unique_instance(), tmp_path / "log", fake_docker=fake_docker)
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/execute/validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+        writer.close()
+    finally:
+        assert daemon.stop() == 0, daemon.log()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    assert status_line.split()[1] == "400", answer
+    error = json.loads(body)
+    assert error["error"]["code"] == "request.malformed" and error["requestId"] == headers["x-request-id"]
+    assert "Traceback" not in daemon.log(), daemon.log()

@@ -14,9 +14,10 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import docker, leftover_containers
 from helpers import validate
+
+pytestmark = [pytest.mark.docker, pytest.mark.host_disturbing]
 
 SLEEPING = "import time\n\ndef test_sleep():\n    time.sleep(60)\n"
 QUICK = "def test_ok():\n    assert True\n"

@@ -1,4 +1,6 @@
-"""Hostile clients: slow bodies, bursts. Every request is answered; none holds a slot it does not use."""
+"""Hostile clients: slow bodies, bursts. Every request is answered; none holds a slot it does not use.
+Slow bodies and headers never reach an engine (the fake docker CLI stands in); the burst runs real
+containers."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import os
 from collections import Counter
 
 import pytest
-
 from conftest import leftover_containers
 
 GOOD = {
@@ -23,14 +24,14 @@ def rss_kb() -> int:
 
 
 @pytest.mark.parametrize("settings_overrides", [{"body_timeout_s": 1}])
-async def test_trickled_body_times_out_without_a_slot(client):
-    reader, writer = await asyncio.open_connection(client.host, client.port)
+async def test_trickled_body_times_out_without_a_slot(fake_client):
+    reader, writer = await asyncio.open_connection(fake_client.host, fake_client.port)
     writer.write(
         b"POST /api/execute/validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 1000\r\n\r\n{\"language\": "
+        b'Content-Length: 1000\r\n\r\n{"language": '
     )
     await writer.drain()
-    health = await (await client.get("/health")).json()
+    health = await (await fake_client.get("/health")).json()
     assert health["executions"]["running"] == 0 and health["executions"]["queued"] == 0
     answer = await asyncio.wait_for(reader.read(65536), timeout=10)
     assert b" 408 " in answer.split(b"\r\n", 1)[0] and b"request.timeout" in answer
@@ -38,13 +39,13 @@ async def test_trickled_body_times_out_without_a_slot(client):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"idle_timeout_s": 1}])
-async def test_trickled_headers_are_cut_off_without_a_slot(client):
-    reader, writer = await asyncio.open_connection(client.host, client.port)
+async def test_trickled_headers_are_cut_off_without_a_slot(fake_client):
+    reader, writer = await asyncio.open_connection(fake_client.host, fake_client.port)
     for part in (b"POST /api/execute/validate HTTP/1.1\r\n", b"Host: x\r\n", b"Content-Type: app"):
         writer.write(part)
         await writer.drain()
         await asyncio.sleep(0.3)
-    health = await (await client.get("/health")).json()
+    health = await (await fake_client.get("/health")).json()
     assert health["executions"]["running"] == 0 and health["executions"]["queued"] == 0
     assert await asyncio.wait_for(reader.read(), timeout=10) == b"", "the server should close the connection"
     writer.close()

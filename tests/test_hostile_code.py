@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
-
+from conftest import HOST_SECRET
 from helpers import validate
+
+from phronosd.sandbox import Sandbox
 
 SOLUTION = "def answer():\n    return 42\n"
 
@@ -147,33 +149,55 @@ async def test_network_tcp_udp_dns_fail(client):
     assert result["status"] == "passed", result["output"][-3000:]
 
 
-async def test_host_environment_is_not_visible(client, monkeypatch):
-    monkeypatch.setenv("HOST_SECRET_TOKEN", "hunter2-do-not-leak")
-    tests = (
-        "import os, glob\n\n"
-        "def test_env():\n"
-        "    assert not any('hunter2' in v for v in os.environ.values())\n"
-        "    assert not [k for k in os.environ if k.startswith('HOST_SECRET')]\n\n"
-        "def test_proc():\n"
-        "    for path in glob.glob('/proc/[0-9]*/environ'):\n"
-        "        try:\n"
-        "            data = open(path, 'rb').read()\n"
-        "        except OSError:\n"
-        "            continue\n"
-        "        assert b'hunter2' not in data\n"
-    )
-    result = await verdict(client, tests)
+SECRET_CHECKS = (
+    "import os, glob\n\n"
+    "def test_env():\n"
+    "    assert not any('hunter2' in v for v in os.environ.values())\n"
+    "    assert not [k for k in os.environ if k.startswith('HOST_SECRET')]\n\n"
+    "def test_proc():\n"
+    "    for path in glob.glob('/proc/[0-9]*/environ'):\n"
+    "        try:\n"
+    "            data = open(path, 'rb').read()\n"
+    "        except OSError:\n"
+    "            continue\n"
+    "        assert b'hunter2' not in data\n"
+)
+
+
+@pytest.fixture
+def forwarding_sandbox(monkeypatch):
+    """A fault that cannot happen for real: a sandbox that forwards the daemon's secret (`docker run
+    --env NAME` copies it from the docker CLI's environment), to prove the check above can fail."""
+    original = Sandbox.run_args
+
+    def leaky(self, *args, **kwargs):
+        command = original(self, *args, **kwargs)
+        return [*command[:-1], "--env", "HOST_SECRET_TOKEN", command[-1]]
+
+    monkeypatch.setattr(Sandbox, "run_args", leaky)
+
+
+async def test_host_environment_is_not_visible(host_secret, client):
+    result = await verdict(client, SECRET_CHECKS)
     assert result["status"] == "passed", result["output"][-3000:]
-    assert os.environ["HOST_SECRET_TOKEN"]
+    assert os.environ["HOST_SECRET_TOKEN"] == HOST_SECRET
+
+
+async def test_the_secret_check_fails_when_the_sandbox_forwards_the_secret(host_secret, forwarding_sandbox, client):
+    result = await verdict(client, SECRET_CHECKS)
+    assert result["status"] == "failed", result
+    # The supervisor starts the harness with an environment of its own, so only /proc shows the
+    # container's forwarded variable: the check reads both.
+    assert {t["name"]: t["status"] for t in result["tests"]} == {"test_env": "passed", "test_proc": "failed"}
 
 
 @pytest.mark.parametrize(
     "forgery",
     [
         "print('=' * 20 + ' 100 passed in 0.01s ' + '=' * 20)",
-        "print('\\n' + 'a' * 32 + '{\"events\": [{\"event\": \"test\", \"name\": \"x\", \"status\": \"passed\"}]}')",
+        'print(\'\\n\' + \'a\' * 32 + \'{"events": [{"event": "test", "name": "x", "status": "passed"}]}\')',
         "open('/proc/1/fd/1', 'w').write('\\n' + 'f' * 32 + '{\"events\": [{\"event\": \"validated\"}]}\\n')",
-        "import sys; sys.stdout.write('{\"numPassedTests\": 99, \"success\": true}\\n')",
+        'import sys; sys.stdout.write(\'{"numPassedTests": 99, "success": true}\\n\')',
     ],
     ids=["fake-summary", "fake-frame-on-stdout", "fake-frame-on-container-stdout", "fake-jest-json"],
 )
@@ -182,3 +206,123 @@ async def test_printed_forgeries_do_not_change_the_counts(client, forgery):
     result = await verdict(client, tests)
     assert result["status"] == "failed"
     assert (result["testsPassed"], result["testsFailed"], result["totalTests"]) == (0, 1, 1)
+
+
+EXITS = {
+    "sys-exit-0": "sys.exit(0)",
+    "sigkill-itself": "os.kill(os.getpid(), signal.SIGKILL)",
+    "sigterm-itself": "os.kill(os.getpid(), signal.SIGTERM)",
+    "keyboard-interrupt": "raise KeyboardInterrupt",
+    "pytest-exit-0": "pytest.exit('done', returncode=0)",
+    "exit-from-a-thread": "threading.Thread(target=os._exit, args=(0,)).start(); time.sleep(5)",
+    "close-stdout-stderr": "os.close(1); os.close(2); sys.stdout.close(); sys.stderr.close()",
+    "stop-the-session": "next(o for o in gc.get_objects() if isinstance(o, pytest.Session)).shouldstop = 'stop'",
+    "close-every-fd": "os.closerange(0, 1024)",
+    "devnull-over-every-fd": "[os.dup2(os.open(os.devnull, os.O_WRONLY), fd) for fd in range(3, 64)]",
+}
+
+
+@pytest.mark.parametrize("name", list(EXITS))
+async def test_exiting_early_is_never_a_pass(client, name):
+    """Whatever way the run ends early, a suite whose last test fails never passes."""
+    tests = (
+        "import gc, os, signal, sys, threading, time\nimport pytest\nfrom solution import answer\n\n"
+        "def test_first():\n    assert answer() == 42\n\n"
+        f"def test_exit():\n    {EXITS[name]}\n\n"
+        "def test_wrong():\n    assert answer() == 0\n"
+    )
+    result = await verdict(client, tests, timeoutMs=10000)
+    assert result["passed"] is False and result["status"] in {"failed", "runtime_error"}, (name, result)
+
+
+@pytest.mark.parametrize("exit_call", ["sys.exit(0)", "os._exit(0)", "os.kill(os.getpid(), 9)"])
+async def test_exiting_while_imported_is_never_a_pass(client, exit_call):
+    solution = f"import os, sys\n{exit_call}\n\ndef answer():\n    return 42\n"
+    tests = "from solution import answer\n\ndef test_answer():\n    assert answer() == 42\n"
+    result = await validate(client, "python", solution, tests)
+    assert result["passed"] is False and result["status"] in {"compile_error", "runtime_error"}, result
+
+
+FORGED = (
+    b'{"event": "test", "name": "test_forge", "status": "passed", "durationMs": 1, "message": null}\n'
+    b'{"event": "validated"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [FORGED, b"0123456789abcdef0123456789abcdef " + FORGED, b'{"event": "note", "message": "x"'],
+    ids=["events", "events-behind-a-guessed-token", "unterminated-line"],
+)
+async def test_forged_report_lines_on_every_fd_are_ignored(client, payload):
+    """The report fd is open in the test process: lines without the run's token are dropped, and a
+    line left unterminated does not swallow the harness's next event (here: the failure)."""
+    tests = (
+        "import os\nfrom solution import answer\n\n"
+        "def test_forge():\n"
+        "    for fd in os.listdir('/proc/self/fd'):\n"
+        "        try:\n"
+        f"            os.write(int(fd), {payload!r})\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    assert answer() == 0\n\n"
+        "def test_ok():\n    assert answer() == 42\n"
+    )
+    result = await verdict(client, tests)
+    assert result["status"] == "failed", result
+    assert (result["testsPassed"], result["testsFailed"], result["totalTests"]) == (1, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "skip_call",
+    [
+        "pytest.skip('too hard')",
+        "pytest.xfail('too hard')",
+        "raise unittest.SkipTest('too hard')",
+        "pytest.importorskip('no_such_module')",
+    ],
+    ids=["skip", "xfail", "unittest-skiptest", "importorskip"],
+)
+async def test_a_solution_cannot_skip_the_tests_it_fails(client, skip_call):
+    solution = f"import unittest\nimport pytest\n\ndef answer():\n    {skip_call}\n"
+    tests = "from solution import answer\n\ndef test_easy():\n    assert True\n\ndef test_hard():\n    assert answer() == 42\n"
+    result = await validate(client, "python", solution, tests)
+    assert result["status"] == "failed" and result["passed"] is False, result
+    hard = next(t for t in result["tests"] if t["name"] == "test_hard")
+    assert hard["status"] == "failed" and "raised by the solution at solution.py:5" in hard["message"]
+
+
+async def test_a_solution_cannot_skip_a_unittest_testcase_it_fails(client):
+    solution = "import unittest\n\ndef answer():\n    raise unittest.SkipTest('too hard')\n"
+    tests = (
+        "import unittest\nfrom solution import answer\n\n"
+        "class TestAnswer(unittest.TestCase):\n"
+        "    def test_easy(self):\n        pass\n\n"
+        "    def test_hard(self):\n        self.assertEqual(answer(), 42)\n"
+    )
+    result = await validate(client, "python", solution, tests)
+    assert result["status"] == "failed" and result["passed"] is False, result
+    hard = next(t for t in result["tests"] if t["name"] == "TestAnswer::test_hard")
+    assert hard["status"] == "failed" and "SkipTest raised by the solution at solution.py:4" in hard["message"]
+
+
+async def test_a_compared_solution_that_exits_while_stepped_is_never_ranked(client):
+    """Exiting in the middle of its timed runs (the harness never acknowledges the step) leaves that
+    solution without a measurement; the other one is measured to the end, alone in the ranking."""
+    tests = "from solution import answer\n\ndef test_answer():\n    assert answer() == 42\n"
+    exits = "import os\n\ncalls = 0\n\ndef answer():\n    global calls\n    calls += 1\n    if calls == 5:\n        os._exit(0)\n    return 42\n"
+    body = {
+        "language": "python",
+        "tests": tests,
+        "runs": 10,
+        "warmup": 1,
+        "solutions": [{"name": "exits", "solution": exits}, {"name": "honest", "solution": SOLUTION}],
+    }
+    response = await client.post("/api/execute/compare", json=body)
+    result = await response.json()
+    assert response.status == 200, result
+    by_name = {entry["name"]: entry for entry in result["solutions"]}
+    assert by_name["exits"]["measurement"] is None, by_name["exits"]
+    assert by_name["honest"]["measurement"]["runs"] == 10, by_name["honest"]
+    assert result["ranking"] == ["honest"] and result["comparison"] is None, result
+    assert (await client.get("/health")).status == 200

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from helpers import example, run, statuses, validate
+from helpers import example, post, run, statuses, validate
+from test_javascript import job_events, pool_ready
 
 FIB = "public class Fib {\n    public static long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\n}\n"
 
@@ -114,8 +114,11 @@ async def test_before_all_failure_fails_the_tests_it_covers(client):
 @pytest.mark.parametrize(
     "solution, tests, where",
     [
-        ("public class Fib { static long fib(int n) { return n } }\n",
-         "class FibTest { @org.junit.jupiter.api.Test void x() {} }\n", "Fib.java"),
+        (
+            "public class Fib { static long fib(int n) { return n } }\n",
+            "class FibTest { @org.junit.jupiter.api.Test void x() {} }\n",
+            "Fib.java",
+        ),
         (FIB, "class FibTest { @org.junit.jupiter.api.Test void x() { Fib.fibonacci(1); } }\n", "SolutionTest.java"),
     ],
     ids=["syntax-error-in-solution", "missing-method-in-tests"],
@@ -134,7 +137,9 @@ async def test_system_exit_inside_a_test_is_not_a_pass(client):
 
 
 async def test_infinite_loop_times_out(client):
-    tests = "class FibTest {\n    @org.junit.jupiter.api.Test void forever() { while (true) { Thread.onSpinWait(); } }\n}\n"
+    tests = (
+        "class FibTest {\n    @org.junit.jupiter.api.Test void forever() { while (true) { Thread.onSpinWait(); } }\n}\n"
+    )
     result = await validate(client, "java", FIB, tests, timeoutMs=4000)
     assert result["status"] == "timeout"
 
@@ -208,9 +213,16 @@ async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
 
 
 async def test_run_fixtures_are_fresh_every_call(client):
-    result = await run(client, "java", FIB, MIXED_SUITE.replace("wrong() { assertEquals(3,", "wrong() { assertEquals(2,")
-                       .replace("throwsNpe() { Object nothing = null; nothing.toString(); }", "throwsNpe() {}")
-                       .replace('@Disabled("not today")\n    ', ""), runs=10, warmup=2)
+    result = await run(
+        client,
+        "java",
+        FIB,
+        MIXED_SUITE.replace("wrong() { assertEquals(3,", "wrong() { assertEquals(2,")
+        .replace("throwsNpe() { Object nothing = null; nothing.toString(); }", "throwsNpe() {}")
+        .replace('@Disabled("not today")\n    ', ""),
+        runs=10,
+        warmup=2,
+    )
     assert result["status"] == "passed", result["output"]
     assert result["measurement"]["runs"] == 10 and result["measurement"]["notes"] == []
 
@@ -224,3 +236,400 @@ async def test_run_measures_junit4_tests(client):
     result = await run(client, "java", FIB, tests, runs=10, warmup=2)
     assert result["status"] == "passed", result["output"]
     assert result["measurement"]["runs"] == 10
+
+
+FRESH_SUITE = """
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.*;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+public class FreshTest {
+    static int open; // fixtures set up and not yet torn down: never more than one at a time
+    private final List<Integer> xs = new ArrayList<>();
+    private int setUps;
+
+    @BeforeEach
+    void setUp() { assertEquals(0, open++); setUps++; }
+
+    @AfterEach
+    void tearDown() { open--; }
+
+    @Test
+    void field() { xs.add(1); assertEquals(1, xs.size()); assertEquals(1, setUps); }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void param(int n) { xs.add(n); assertEquals(List.of(n), xs); }
+
+    @RepeatedTest(2)
+    void repeated() { xs.add(1); assertEquals(1, xs.size()); }
+
+    @TestFactory
+    Stream<DynamicTest> dynamic() {
+        return Stream.of(DynamicTest.dynamicTest("square", () -> assertEquals(4, 2 * 2)));
+    }
+
+    @Nested
+    class Inner {
+        private final List<Integer> ys = new ArrayList<>();
+
+        @Test
+        void both() { xs.add(1); ys.add(1); assertEquals(List.of(1), xs); assertEquals(List.of(1), ys); }
+    }
+}
+"""
+
+FRESH_JUNIT4_SUITE = """
+import java.util.ArrayList;
+import java.util.List;
+
+public class FreshJUnit4Test {
+    private final List<Integer> xs = new ArrayList<>();
+
+    @org.junit.Test
+    public void field() { xs.add(1); org.junit.Assert.assertEquals(1, xs.size()); }
+}
+"""
+
+
+@pytest.mark.parametrize("suite, tests", [(FRESH_SUITE, 7), (FRESH_JUNIT4_SUITE, 1)], ids=["jupiter", "junit4"])
+async def test_every_timed_run_gets_a_fresh_instance(client, suite, tests):
+    """Issue 14: under the default lifecycle each run sees a new instance (field initialisers,
+    constructor, @BeforeEach), torn down before the next is set up; dynamic tests are timed too."""
+    result = await run(client, "java", FIB, suite, runs=20, warmup=3)
+    assert result["status"] == "passed" and result["totalTests"] == tests, (result["output"], result["tests"])
+    m = result["measurement"]
+    assert m is not None, result["notes"]
+    assert m["runs"] == 20 and m["notes"] == [] and result["notes"] == []
+    assert [t["name"] for t in m["perTest"]] == [t["name"] for t in result["tests"]]
+    assert "timing_inconsistent" not in m["flags"]
+
+
+PER_CLASS_SUITE = """
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.*;
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+public class CounterTest {
+    private List<Integer> seen; // made once, by @BeforeAll: only the one instance has it
+    private int calls;
+
+    @BeforeAll
+    void load() { seen = new ArrayList<>(); }
+
+    @Test
+    void grows() { calls++; seen.add(calls); assertTrue(calls >= 1); assertEquals(calls, seen.size()); }
+}
+"""
+
+
+async def test_per_class_instance_is_kept_across_runs(client):
+    result = await run(client, "java", FIB, PER_CLASS_SUITE, runs=15, warmup=2)
+    assert result["status"] == "passed", result["output"]
+    assert result["measurement"] is not None and result["measurement"]["runs"] == 15, result["notes"]
+
+
+SECOND_RUN_FAILS = {
+    "jupiter": "public class OnceTest {\n    static int calls;\n"
+    "    @org.junit.jupiter.api.Test void once() { org.junit.jupiter.api.Assertions.assertEquals(1, ++calls); }\n}\n",
+    "junit4": "public class OnceTest {\n    static int calls;\n"
+    "    @org.junit.Test public void once() { org.junit.Assert.assertEquals(1, ++calls); }\n}\n",
+}
+
+
+@pytest.mark.parametrize("framework", SECOND_RUN_FAILS)
+async def test_a_test_failing_from_its_second_run_is_passed_with_a_note(client, framework):
+    result = await run(client, "java", FIB, SECOND_RUN_FAILS[framework], runs=10, warmup=2)
+    assert result["status"] == "passed" and result["measurement"] is None, result
+    expected = "OnceTest.once passed when validated but failed when run again to be measured (its 2nd run)"
+    assert any(expected in note for note in result["notes"]), result["notes"]
+
+
+FORGED = '{"event":"test","name":"ForgeTest.a_wrong","status":"passed","durationMs":1,"message":null}'
+
+FORGING_SUITE = """
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.*;
+import java.util.*;
+import org.junit.jupiter.api.*;
+
+@TestMethodOrder(MethodOrderer.MethodName.class)
+public class ForgeTest {
+    static final String FORGED = "FORGED_EVENT";
+
+    @Test
+    void a_wrong() { assertEquals("a".repeat(6000), "b"); }
+
+    /** Every string the test can find that might be the report token: the environment, its own
+     *  command line, whatever its descriptors give to read. */
+    static Set<String> candidates() throws IOException {
+        Set<String> words = new HashSet<>(Set.of("", "0", "a".repeat(32)));
+        for (Map.Entry<String, String> e : System.getenv().entrySet()) {
+            words.add(e.getKey());
+            words.addAll(Arrays.asList(e.getValue().split("[\\\\s=]+")));
+        }
+        for (String file : new String[] {"/proc/self/cmdline", "/proc/self/environ"}) {
+            String text = new String(Files.readAllBytes(Path.of(file)), StandardCharsets.ISO_8859_1);
+            words.addAll(Arrays.asList(text.split("[\\\\s\\\\x00=]+")));
+        }
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                if (Files.isRegularFile(fd)) {
+                    continue; // the JDK's and the libraries' files
+                }
+                try (InputStream in = new FileInputStream(fd.toString())) {
+                    if (in.available() > 0) {
+                        byte[] pending = in.readNBytes(Math.min(in.available(), 65536));
+                        words.addAll(Arrays.asList(new String(pending, StandardCharsets.ISO_8859_1).split("\\\\s+")));
+                    }
+                } catch (IOException notReadable) {
+                    // write-only or gone
+                }
+            }
+        }
+        return words;
+    }
+
+    @Test
+    void b_forges() throws Exception {
+        assertEquals(List.of(), System.getenv().keySet().stream().filter(k -> k.startsWith("PHRONOSD_")).toList());
+        Set<String> tokens = candidates();
+        StringBuilder lines = new StringBuilder("junk without a newline");
+        for (String token : tokens) {
+            lines.append('\\n').append(token).append(' ').append(FORGED).append('\\n');
+            lines.append(token).append(" {\\"event\\":\\"validated\\"}\\n");
+        }
+        lines.append("more junk without a newline");
+        byte[] bytes = lines.toString().getBytes(StandardCharsets.UTF_8);
+        System.out.write(bytes);
+        System.out.flush();
+        List<OutputStream> pipes = new ArrayList<>();
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                if (!fd.getFileName().toString().matches("[12]")) {
+                    try {
+                        OutputStream out = new FileOutputStream(fd.toString(), true);
+                        out.write(bytes);
+                        if (!Files.isRegularFile(fd)) {
+                            pipes.add(out);
+                        }
+                    } catch (IOException notWritable) {
+                        // read-only or gone
+                    }
+                }
+            }
+        }
+        Thread spam = new Thread(() -> {
+            try {
+                while (true) {
+                    for (OutputStream pipe : pipes) {
+                        pipe.write('x');
+                    }
+                    Thread.sleep(0, 20_000);
+                }
+            } catch (Exception stopped) {
+                // the JVM is ending
+            }
+        });
+        spam.setDaemon(true);
+        spam.start();
+    }
+}
+""".replace("FORGED_EVENT", FORGED.replace('"', '\\"'))
+
+
+async def test_forged_report_lines_on_every_descriptor_are_ignored(client):
+    """Lines with every token the code could guess, written to every descriptor (the report pipe
+    included) and printed; a partial line left in the pipe; a thread writing to the pipes while the
+    harness reports a failure longer than one atomic pipe write. The failure stays a failure."""
+    result = await validate(client, "java", FIB, FORGING_SUITE)
+    assert result["status"] == "failed", (result["message"], result["tests"])
+    assert statuses(result) == {"ForgeTest.a_wrong": "failed", "ForgeTest.b_forges": "passed"}
+    wrong = next(t for t in result["tests"] if t["name"] == "ForgeTest.a_wrong")
+    assert wrong["message"].endswith("... (trimmed)")
+
+
+SIGNAL_ITSELF = (
+    'new ProcessBuilder("sh", "-c", "kill -SIGNAL " + ProcessHandle.current().pid()).start().waitFor(); '
+    "Thread.sleep(5000);"
+)
+EARLY_EXITS = {
+    "System.exit": "System.exit(0);",
+    "Runtime.halt": "Runtime.getRuntime().halt(0);",
+    "SIGTERM": SIGNAL_ITSELF.replace("SIGNAL", "TERM"),
+    "SIGKILL": SIGNAL_ITSELF.replace("SIGNAL", "KILL"),
+    "closed-stdout-then-exit": "System.out.close(); System.err.close(); System.exit(0);",
+}
+
+
+def early_exit_suite(action: str, from_call: int = 1) -> str:
+    return (
+        "import org.junit.jupiter.api.Test;\n\npublic class ExitTest {\n    static int calls;\n"
+        f"    @Test void quits() throws Exception {{ if (++calls >= {from_call}) {{ {action} }} }}\n"
+        "    @Test void fine() { }\n}\n"
+    )
+
+
+@pytest.mark.parametrize("how", EARLY_EXITS)
+async def test_exiting_early_is_never_a_pass(client, how):
+    result = await validate(client, "java", FIB, early_exit_suite(EARLY_EXITS[how]))
+    assert result["status"] == "runtime_error" and result["passed"] is False, result
+
+
+@pytest.mark.parametrize("how", ("System.exit", "Runtime.halt"))
+async def test_exiting_while_measured_leaves_no_measurement(client, how):
+    result = await run(client, "java", FIB, early_exit_suite(EARLY_EXITS[how], from_call=2), runs=10, warmup=2)
+    assert result["status"] == "passed" and result["measurement"] is None, result
+    assert any(note.startswith("not measured") for note in result["notes"]), result["notes"]
+    if how == "System.exit":
+        assert any("System.exit" in note for note in result["notes"]), result["notes"]
+
+
+ABORTING_SOLUTIONS = {
+    "TestAbortedException": 'throw new org.opentest4j.TestAbortedException("cannot solve");',
+    "Assumptions.assumeTrue": 'org.junit.jupiter.api.Assumptions.assumeTrue(false, "cannot solve");',
+    "JUnit4 Assume": "org.junit.Assume.assumeTrue(false);",
+}
+
+
+def aborting_solution(abort: str) -> str:
+    return (
+        "public class Fib {\n    public static long fib(int n) {\n"
+        f"        if (n > 5) {{ {abort} }}\n        return n;\n    }}\n}}\n"
+    )
+
+
+@pytest.mark.parametrize("abort", ABORTING_SOLUTIONS)
+async def test_a_solution_that_aborts_a_test_fails_it(client, abort):
+    """A solution cannot turn a test it fails into a skip; the tests' own assumptions still skip."""
+    tests = (
+        "import static org.junit.jupiter.api.Assertions.assertEquals;\n\nimport org.junit.jupiter.api.*;\n\n"
+        "public class FibTest {\n"
+        "    @Test void small() { assertEquals(1, Fib.fib(1)); }\n"
+        "    @Test void large() { assertEquals(13, Fib.fib(7)); }\n"
+        '    @Test void ownAssumption() { Assumptions.assumeTrue(false, "not on this machine"); }\n'
+        "    @Nested class Setup {\n"
+        "        long expected;\n"
+        "        @BeforeEach void compute() { expected = Fib.fib(10); }\n"
+        "        @Test void uses() { assertEquals(55, expected); }\n"
+        "    }\n"
+        "}\n"
+    )
+    result = await validate(client, "java", aborting_solution(ABORTING_SOLUTIONS[abort]), tests)
+    assert result["status"] == "failed", result
+    assert statuses(result) == {
+        "FibTest.small": "passed",
+        "FibTest.large": "failed",
+        "FibTest.ownAssumption": "skipped",
+        "FibTest.Setup.uses": "failed",
+    }
+    large = next(t for t in result["tests"] if t["name"] == "FibTest.large")
+    assert "the solution's code aborted this test (at Fib.fib(Fib.java:3))" in large["message"]
+
+
+async def test_a_solution_that_aborts_a_whole_class_fails_its_tests(client):
+    tests = (
+        "import static org.junit.jupiter.api.Assertions.assertEquals;\n\nimport org.junit.jupiter.api.*;\n\n"
+        "public class FibTest {\n"
+        "    static long ten;\n"
+        "    @BeforeAll static void load() { ten = Fib.fib(10); }\n"
+        "    @Test void a() { assertEquals(55, ten); }\n"
+        "    @Test void b() { assertEquals(55, ten); }\n"
+        "}\n"
+    )
+    result = await validate(client, "java", aborting_solution(ABORTING_SOLUTIONS["TestAbortedException"]), tests)
+    assert result["status"] == "failed", result
+    assert statuses(result) == {"FibTest.a": "failed", "FibTest.b": "failed"}
+
+
+async def test_measure_phase_reports_progress(client):
+    """The tests are timed one after the other; `runsDone` counts their timed executions per test."""
+    tests = (
+        "import org.junit.jupiter.api.Test;\n\npublic class FibTest {\n"
+        "    @Test void a() { Fib.fib(5); }\n    @Test void b() { Fib.fib(6); }\n}\n"
+    )
+    request = {"language": "java", "solution": FIB, "tests": tests, "runs": 40, "warmup": 2}
+    events = await job_events(client, {"kind": "run", "request": request})
+    assert events[-1]["event"] == "result" and events[-1]["data"]["status"] == "succeeded", events[-1]
+    progress = [e["data"] for e in events if e["event"] == "progress" and e["data"].get("phase") == "measure"]
+    done = [p["runsDone"] for p in progress if p.get("runsDone")]
+    assert len(done) >= 10 and done == sorted(done) and done[-1] == 40, progress
+    assert all(later - earlier <= 4 for earlier, later in zip([0, *done], done)), done
+
+
+class TestWarmPool:
+    """Pooled containers: the JVM compiles and runs the training suite before the job arrives."""
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"warm_pool": 1, "warm_pool_languages": "java"}
+
+    async def test_the_example_passes_in_a_pooled_container(self, client):
+        await pool_ready(client, "java")
+        solution, tests = example("java")
+        result = await validate(client, "java", solution, tests)
+        assert result["timings"]["pooled"] is True, result["timings"]
+        assert result["status"] == "passed" and result["testsPassed"] == 7, result
+
+    async def test_a_pooled_job_keeps_the_harness_to_itself(self, client):
+        """A failing suite fails; the job's variables (the job pipe's among them) are not in the
+        environment; forged lines on every descriptor are not heard."""
+        await pool_ready(client, "java")
+        result = await validate(client, "java", FIB, FORGING_SUITE)
+        assert result["timings"]["pooled"] is True, result["timings"]
+        assert statuses(result) == {"ForgeTest.a_wrong": "failed", "ForgeTest.b_forges": "passed"}, result["tests"]
+
+
+async def test_a_class_set_up_failing_when_run_again_is_passed_with_a_note(client):
+    tests = (
+        "public class SetupTest {\n    static int setUps;\n"
+        "    @org.junit.jupiter.api.BeforeAll static void once() {\n"
+        '        if (++setUps > 1) throw new IllegalStateException("set up twice");\n    }\n'
+        "    @org.junit.jupiter.api.Test void a() { }\n}\n"
+    )
+    result = await run(client, "java", FIB, tests, runs=10, warmup=2)
+    assert result["status"] == "passed" and result["measurement"] is None, result
+    expected = "SetupTest passed when validated but failed when run again to be measured"
+    assert any(expected in note and "set up twice" in note for note in result["notes"]), result["notes"]
+
+
+SPIN_20_US = "        long spinUntil = System.nanoTime() + 20_000;\n        while (System.nanoTime() < spinUntil) { }\n"
+
+
+async def test_compare_ranks_the_example_solution_before_a_slower_copy_and_leaves_out_a_wrong_one(client):
+    """A compare job's step is one run of the suite through Jupiter, every test executed once."""
+    solution, tests = example("java")
+    slow = solution.replace("public static long fib(int n) {\n", "public static long fib(int n) {\n" + SPIN_20_US)
+    assert slow != solution
+    wrong = "public class Solution {\n    public static long fib(int n) { return n; }\n}\n"
+    body = {
+        "language": "java",
+        "tests": tests,
+        "runs": 30,
+        "solutions": [
+            {"name": "example", "solution": solution},
+            {"name": "slow", "solution": slow},
+            {"name": "wrong", "solution": wrong},
+        ],
+    }
+    result = await post(client, "/api/execute/compare", body)
+    by_name = {entry["name"]: entry for entry in result["solutions"]}
+    assert by_name["wrong"]["status"] == "failed" and by_name["wrong"]["measurement"] is None
+    assert by_name["example"]["status"] == by_name["slow"]["status"] == "passed", result
+    assert by_name["example"]["measurement"]["runs"] == by_name["slow"]["measurement"]["runs"] == 30
+    assert len(by_name["slow"]["measurement"]["perTest"]) == 7
+    assert result["ranking"] == ["example", "slow"]
+    [slow_result] = result["comparison"]["results"]
+    assert slow_result["name"] == "slow" and slow_result["verdict"] == "slower", slow_result

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import json
+import time
 
+import pytest
 from helpers import example, run, statuses, validate
 
 FIB_CJS = "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nmodule.exports = { fib };\n"
@@ -79,8 +82,14 @@ async def test_example_passes_with_alias(client):
 @pytest.mark.parametrize(
     "solution, tests",
     [
-        (FIB_ESM, "import fib2, { fib } from './solution';\ntest('esm', () => { expect(fib(10) + fib2(1)).toBe(56); });\n"),
-        (FIB_ESM, "const { fib } = require('./solution');\ntest('require esm', () => { expect(fib(10)).toBe(55); });\n"),
+        (
+            FIB_ESM,
+            "import fib2, { fib } from './solution';\ntest('esm', () => { expect(fib(10) + fib2(1)).toBe(56); });\n",
+        ),
+        (
+            FIB_ESM,
+            "const { fib } = require('./solution');\ntest('require esm', () => { expect(fib(10)).toBe(55); });\n",
+        ),
         (FIB_CJS, "import { fib } from './solution';\ntest('import cjs', () => { expect(fib(10)).toBe(55); });\n"),
         (FIB_CJS, "const { fib } = require('./solution');\ntest('cjs', () => { expect(fib(10)).toBe(55); });\n"),
     ],
@@ -95,13 +104,22 @@ async def test_module_systems(client, solution, tests):
 @pytest.mark.parametrize(
     "solution, tests, expected",
     [
-        ("function fib(n) { return n + ; }\nmodule.exports = { fib };\n",
-         "const { fib } = require('./solution');\ntest('x', () => { expect(fib(1)).toBe(1); });\n", "SyntaxError"),
+        (
+            "function fib(n) { return n + ; }\nmodule.exports = { fib };\n",
+            "const { fib } = require('./solution');\ntest('x', () => { expect(fib(1)).toBe(1); });\n",
+            "SyntaxError",
+        ),
         (FIB_CJS, "const { fib } = require('./solution');\ntest('x', () => { expect(fib(1)).toBe(1);\n", "SyntaxError"),
-        ("export function fib(n) { return n + ; }\n",
-         "import { fib } from './solution';\ntest('x', () => { expect(fib(1)).toBe(1); });\n", "SyntaxError"),
-        (FIB_CJS, "const { fib } = require('./nowhere');\ntest('x', () => { expect(fib(1)).toBe(1); });\n",
-         "Cannot find module './nowhere'"),
+        (
+            "export function fib(n) { return n + ; }\n",
+            "import { fib } from './solution';\ntest('x', () => { expect(fib(1)).toBe(1); });\n",
+            "SyntaxError",
+        ),
+        (
+            FIB_CJS,
+            "const { fib } = require('./nowhere');\ntest('x', () => { expect(fib(1)).toBe(1); });\n",
+            "Cannot find module './nowhere'",
+        ),
     ],
     ids=["syntax-error-in-solution", "syntax-error-in-tests", "syntax-error-esm", "missing-module"],
 )
@@ -118,10 +136,196 @@ async def test_file_without_tests_is_no_tests(client):
     assert result["status"] == "no_tests"
 
 
-async def test_exit_inside_a_test_is_not_a_pass(client):
-    tests = "test('a', () => { process.exit(0); });\ntest('b', () => { expect(1).toBe(1); });\n"
-    result = await validate(client, "javascript", FIB_CJS, tests)
-    assert result["status"] == "runtime_error" and result["passed"] is False
+ANSWER_SUITE = "const { answer } = require('./solution');\ntest('answer', () => { expect(answer()).toBe(42); });\n"
+
+EARLY_EXITS = {
+    "exit": "process.exit(0)",
+    "reallyExit": "process.reallyExit(0)",
+    "sigkill": "process.kill(process.pid, 'SIGKILL')",
+    "abort": "process.abort()",
+}
+
+
+def exiting_solution(call: str) -> str:
+    """A wrong solution that ends the process instead of answering."""
+    return f"module.exports = {{ answer: () => {{ {call}; return 41; }} }};\n"
+
+
+@pytest.mark.parametrize("call", list(EARLY_EXITS.values()), ids=list(EARLY_EXITS))
+async def test_early_exit_is_never_a_pass(client, call):
+    result = await validate(client, "javascript", exiting_solution(call), ANSWER_SUITE)
+    assert result["status"] == "runtime_error" and result["passed"] is False, result
+    assert result["totalTests"] == 0
+
+
+async def test_deliberate_abort_is_not_reported_as_memory_limit(client):
+    result = await validate(client, "javascript", exiting_solution("process.abort()"), ANSWER_SUITE)
+    assert result["status"] == "runtime_error", result
+    assert any("process.abort()" in note for note in result["notes"]), result["notes"]
+
+
+@pytest.mark.parametrize("call", ["process.exit(0)", "process.reallyExit(0)"], ids=["exit", "reallyExit"])
+async def test_exit_while_measured_leaves_no_measurement(client, call):
+    solution = (
+        f"let calls = 0;\nmodule.exports = {{ answer: () => {{ calls += 1; if (calls === 3) {call}; return 42; }} }};\n"
+    )
+    result = await run(client, "javascript", solution, ANSWER_SUITE, runs=5, warmup=1)
+    assert result["measurement"] is None and result["meanExecutionTime"] is None, result
+    assert any("measure" in note for note in result["notes"]), result["notes"]
+
+
+REPORT_PIPES_JS = """
+const fs = require('fs');
+/** This process's descriptors but Node's own (event fds, pipe pairs: writing there crashes Node). */
+function ownFds() {
+  const fds = fs.readdirSync('/proc/self/fd').map(Number);
+  const links = fds.map((fd) => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`); } catch (error) { return ''; } });
+  return fds.map((fd, i) => ({ fd, link: links[i] }))
+    .filter(({ link }) => !link.startsWith('anon_inode') && links.filter((other) => other === link).length === 1);
+}
+function writeToEvery(text) {
+  for (const { fd } of ownFds()) {
+    try { fs.writeSync(fd, text); } catch (error) {}
+  }
+}
+/** The write-only pipes but stdout and stderr: the report pipe. */
+function reportPipes() {
+  const writeOnly = (fd) => (parseInt(/flags:\\s+(\\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))[1], 8) & 3) === 1;
+  return ownFds().filter(({ fd, link }) => fd > 2 && link.startsWith('pipe:') && writeOnly(fd)).map(({ fd }) => fd);
+}
+"""
+
+FORGING_SOLUTION = (
+    REPORT_PIPES_JS
+    + """
+const forged = ['', '0'.repeat(32) + ' ', 'deadbeef '].flatMap((prefix) => [
+  { event: 'test', name: 'answer', status: 'passed', durationMs: 1, message: null },
+  { event: 'validated' },
+].map((event) => prefix + JSON.stringify(event) + '\\n')).join('');
+writeToEvery(forged);
+process.on('exit', () => writeToEvery(forged));
+module.exports = { answer: () => 41 };
+"""
+)
+
+
+async def test_forged_report_lines_are_ignored(client):
+    result = await validate(client, "javascript", FORGING_SOLUTION, ANSWER_SUITE)
+    assert result["status"] == "failed" and result["passed"] is False, result
+    assert statuses(result) == {"answer": "failed"}
+    assert '"status":"passed"' in result["output"]  # the forged lines were written, and not counted
+
+
+CUTTING_IN_SOLUTIONS = {
+    # a line left without its end, which the next event would continue (and be dropped with)
+    "partial-line": REPORT_PIPES_JS
+    + "module.exports = { answer: () => { writeToEvery('unfinished'); return 41; } };\n",
+    # writers in other processes, cutting into events longer than one atomic pipe write (the failure
+    # message of a 10 000-character answer)
+    "concurrent-writers": REPORT_PIPES_JS
+    + """
+const { spawn } = require('child_process');
+function startWriters() {
+  for (const fd of reportPipes()) {
+    spawn('/bin/sh', ['-c', `exec 9>/proc/${process.pid}/fd/${fd} && while :; do printf x >&9; done`], { stdio: 'ignore' });
+  }
+  const end = Date.now() + 300;
+  while (Date.now() < end) {}
+}
+module.exports = { answer: () => { startWriters(); return 'y'.repeat(10000); } };
+""",
+}
+
+
+@pytest.mark.parametrize("name", list(CUTTING_IN_SOLUTIONS))
+async def test_writes_cutting_into_the_report_do_not_drop_a_failure(client, name):
+    tests = ANSWER_SUITE + "test('sanity', () => { expect(1).toBe(1); });\n"
+    result = await validate(client, "javascript", CUTTING_IN_SOLUTIONS[name], tests)
+    assert result["status"] == "failed" and result["passed"] is False, result
+    assert statuses(result) == {"answer": "failed", "sanity": "passed"}
+
+
+async def test_closed_stdout_and_stderr_do_not_hide_a_failure(client):
+    solution = "const fs = require('fs');\nfs.closeSync(1);\nfs.closeSync(2);\nmodule.exports = { answer: () => 41 };\n"
+    result = await validate(client, "javascript", solution, ANSWER_SUITE)
+    assert result["status"] == "failed", result
+    closed = await validate(client, "javascript", solution.replace("41", "42"), ANSWER_SUITE)
+    assert closed["status"] == "passed", closed
+
+
+CLOCK_PATCHING_SOLUTION = """
+const { performance } = require('perf_hooks');
+process.hrtime.bigint = () => 1000n;
+process.hrtime = Object.assign(() => [0, 1000], { bigint: () => 1000n });
+performance.now = () => 1;
+globalThis.performance.now = () => 1;
+Date.now = () => 1;
+const cell = new Int32Array(new SharedArrayBuffer(4));
+module.exports = { answer: () => { Atomics.wait(cell, 0, 0, 2); return 42; } };
+"""
+
+
+async def test_clocks_patched_at_import_do_not_change_the_run_times(client):
+    result = await run(client, "javascript", CLOCK_PATCHING_SOLUTION, ANSWER_SUITE, runs=5, warmup=1)
+    m = result["measurement"]
+    assert result["status"] == "passed" and m["runs"] == 5, result
+    assert m["minMs"] >= 2.0, m  # every body sleeps 2 ms: the harness's clock is the real one
+    assert "timing_inconsistent" not in m["flags"], m["notes"]
+
+
+CONFIG_FILES = {
+    "jest.config.js": (
+        "require('fs').writeFileSync('/tmp/loaded-jest.config.js', '');\n"
+        "module.exports = { setupFilesAfterEnv: ['<rootDir>/setup.js'], testRegex: 'other\\\\.test\\\\.[jt]s$' };\n"
+    ),
+    "package.json": (
+        '{"type": "module", "jest": {"setupFilesAfterEnv": ["<rootDir>/setup.js"], "testRegex": "other"},'
+        ' "babel": {"plugins": ["./plugin.js"]}, "browserslist": ["no such browser 99"]}\n'
+    ),
+    "setup.js": (
+        "require('fs').writeFileSync('/tmp/loaded-setup.js', '');\n"
+        "globalThis.expect = () => new Proxy({}, { get: () => () => {} });\n"
+    ),
+    "babel.config.js": (
+        "require('fs').writeFileSync('/tmp/loaded-babel.config.js', '');\nmodule.exports = { plugins: ['./plugin.js'] };\n"
+    ),
+    ".babelrc": '{"plugins": ["./plugin.js"]}\n',
+    "plugin.js": "module.exports = () => { require('fs').writeFileSync('/tmp/loaded-plugin.js', ''); return { visitor: {} }; };\n",
+    ".browserslistrc": "no such browser 99\n",
+    "tsconfig.json": '{"compilerOptions": {"strict": true}} and not JSON\n',
+}
+
+CONFIG_PROBE = """
+const fs = require('fs');
+test('no configuration file was loaded', () => {
+  expect(fs.readdirSync('/tmp').filter((name) => name.startsWith('loaded-'))).toEqual([]);
+});
+"""
+
+
+def config_files(language: str) -> list[dict[str, str]]:
+    """Framework configuration files that would, if honoured, run code, add a no-op `expect` and pick
+    another test file (other.test.<ext>, which passes), as `files` of a request."""
+    other = "other.test.ts" if language == "typescript" else "other.test.js"
+    files = {**CONFIG_FILES, other: "test('other', () => {});\n"}
+    return [{"name": name, "content": content} for name, content in files.items()]
+
+
+@pytest.mark.parametrize(
+    "solution, imports, expected",
+    [
+        ("export const answer = () => 41;\n", "import { answer } from './solution';\n", "failed"),
+        ("export const answer = () => 42;\n", "import { answer } from './solution';\n", "passed"),
+        ("module.exports = { answer: () => 41 };\n", "const { answer } = require('./solution');\n", "failed"),
+    ],
+    ids=["wrong-es-modules", "right-es-modules", "wrong-commonjs"],
+)
+async def test_configuration_files_have_no_effect(client, solution, imports, expected):
+    tests = imports + CONFIG_PROBE + "test('answer', () => { expect(answer()).toBe(42); });\n"
+    result = await validate(client, "javascript", solution, tests, files=config_files("javascript"))
+    assert result["status"] == expected, result
+    assert statuses(result)["no configuration file was loaded"] == "passed"
+    assert statuses(result)["answer"] == expected
 
 
 async def test_infinite_loop_times_out(client):
@@ -129,10 +333,16 @@ async def test_infinite_loop_times_out(client):
     assert result["status"] == "timeout" and result["passed"] is False
 
 
-async def test_unbounded_growth_is_memory_limit(client):
-    tests = "test('grow', () => { const a = []; for (;;) a.push(new Array(1000).fill(1)); });\n"
-    result = await validate(client, "javascript", FIB_CJS, tests, memoryMb=256, timeoutMs=20000)
+@pytest.mark.parametrize(
+    "memory_mb, says",
+    [(256, "memory limit"), (512, "JavaScript heap out of memory")],
+    ids=["kernel-oom-killer", "v8-heap-abort"],
+)
+async def test_unbounded_growth_is_memory_limit(client, memory_mb, says):
+    tests = "test('grow', () => { const a = []; for (;;) a.push(new Array(1e6).fill(1)); });\n"
+    result = await validate(client, "javascript", FIB_CJS, tests, memoryMb=memory_mb, timeoutMs=60000)
     assert result["status"] == "memory_limit", result
+    assert says in result["message"]
 
 
 async def test_network_connection_fails(client):
@@ -157,6 +367,32 @@ async def test_run_measures_every_body(client):
     assert [t["name"] for t in m["perTest"]] == [t["name"] for t in result["tests"]]
     assert len(m["perTest"]) == 6
     assert "quiet" not in result["output"].replace("console.log\n    quiet", "", 1)
+
+
+async def job_events(client, body: dict) -> list[dict]:
+    """Submits a job and reads its event stream to the end: [{event, data}]."""
+    response = await client.post("/api/jobs", json=body)
+    job = await response.json()
+    assert response.status == 202, job
+    events = []
+    async with client.get(f"/api/jobs/{job['id']}/events") as stream:
+        async for raw in stream.content:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                events.append({"event": line[6:].strip()})
+            elif line.startswith("data:"):
+                events[-1]["data"] = json.loads(line[5:])
+    return events
+
+
+async def test_measure_phase_reports_progress_every_tenth_of_the_runs(client):
+    request = {"language": "javascript", "solution": FIB_CJS, "tests": PASSING_SUITE, "runs": 40, "warmup": 2}
+    events = await job_events(client, {"kind": "run", "request": request})
+    assert events[-1]["event"] == "result" and events[-1]["data"]["status"] == "succeeded", events[-1]
+    progress = [e["data"] for e in events if e["event"] == "progress" and e["data"].get("phase") == "measure"]
+    done = [p["runsDone"] for p in progress if p.get("runsDone")]
+    assert len(done) >= 10 and done == sorted(done) and done[-1] == 40, progress
+    assert all(later - earlier <= 4 for earlier, later in zip([0, *done], done)), done
 
 
 def busy_suite(body_us: str) -> str:
@@ -196,3 +432,40 @@ async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
 async def test_run_without_passing_suite_has_no_measurement(client):
     result = await run(client, "javascript", FIB_CJS, MIXED_SUITE, runs=5)
     assert result["status"] == "failed" and result["measurement"] is None
+
+
+async def pool_ready(client, language: str, timeout_s: float = 120.0) -> None:
+    """Waits until the warm pool of the app has a ready container of `language`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        health = await (await client.get("/health")).json()
+        if health["pool"]["languages"][language]["ready"] >= 1:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"no ready {language} container in the pool after {timeout_s} s: {health['pool']}")
+
+
+class TestWarmPool:
+    """Pooled containers: Node loads Jest, its environment and Babel before the job arrives."""
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"warm_pool": 1, "warm_pool_languages": "javascript"}
+
+    async def test_the_example_passes_in_a_pooled_container(self, client):
+        await pool_ready(client, "javascript")
+        solution, tests = example("javascript")
+        result = await validate(client, "javascript", solution, tests)
+        assert result["timings"]["pooled"] is True, result["timings"]
+        assert result["status"] == "passed" and result["passed"] is True, result
+
+    async def test_a_failing_suite_fails_in_a_pooled_container(self, client):
+        await pool_ready(client, "javascript")
+        result = await validate(
+            client,
+            "javascript",
+            FIB_ESM,
+            MIXED_SUITE.replace("const { fib } = require('./solution');", "import { fib } from './solution';"),
+        )
+        assert result["timings"]["pooled"] is True, result["timings"]
+        assert result["status"] == "failed" and statuses(result)["fib > wrong"] == "failed", result

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from helpers import example, run
+
 from phronosd.keys import EXECUTOR
 from phronosd.lanes import Lanes, plan_cpus
-from phronosd.verdict import contamination_flags
+from phronosd.measurement import contamination_flags, phase_resources
 
 
 def test_default_plan_reserves_a_quarter_from_the_top():
@@ -80,16 +80,20 @@ async def test_core_is_returned_after_cancellation():
 def phases(wall_ms, cpu_ms, throttled=0):
     return {
         "measure": {"atMs": 100.0, "cpuUsageNs": 1_000_000, "nrThrottled": 4, "throttledNs": 0},
-        "end": {"atMs": 100.0 + wall_ms, "cpuUsageNs": 1_000_000 + int(cpu_ms * 1e6),
-                "nrThrottled": 4 + throttled, "throttledNs": throttled * 5_000_000},
+        "end": {
+            "atMs": 100.0 + wall_ms,
+            "cpuUsageNs": 1_000_000 + int(cpu_ms * 1e6),
+            "nrThrottled": 4 + throttled,
+            "throttledNs": throttled * 5_000_000,
+        },
     }
 
 
 def test_contamination_flags_from_recorded_cgroup_figures():
-    assert contamination_flags(phases(1000, 990)) == []
-    assert contamination_flags(phases(1000, 990, throttled=3)) == ["throttled"]
-    assert contamination_flags(phases(1000, 300)) == ["preempted"]
-    assert contamination_flags({"measure": {"atMs": 1.0}}) == []
+    assert contamination_flags(phase_resources(phases(1000, 990))) == []
+    assert contamination_flags(phase_resources(phases(1000, 990, throttled=3))) == ["throttled"]
+    assert contamination_flags(phase_resources(phases(1000, 300))) == ["preempted"]
+    assert contamination_flags(phase_resources({"measure": {"atMs": 1.0}})) == []
 
 
 @pytest.mark.parametrize("settings_overrides", [{"measure_cpus": "0,1"}])
@@ -97,9 +101,7 @@ async def test_two_measurements_at_once_use_different_cores(client, require_imag
     require_image("python")
     solution, tests = example("python")
     slow = tests + "\n\ndef test_takes_a_while():\n    import time\n    time.sleep(0.01)\n"
-    results = await asyncio.gather(
-        *(run(client, "python", solution, slow, runs=30, warmup=1) for _ in range(2))
-    )
+    results = await asyncio.gather(*(run(client, "python", solution, slow, runs=30, warmup=1) for _ in range(2)))
     cores = sorted(r["measurement"]["core"] for r in results)
     assert cores == [0, 1]
     for result in results:

@@ -1,10 +1,10 @@
-"""GET /metrics: Prometheus text from the app's own registry, labelled by route name, never raw path."""
+"""GET /metrics: Prometheus text from the app's own registry, labelled by route name, never raw path.
+Its shape is checked on the fake docker CLI; one test counts a run of a real container."""
 
 from __future__ import annotations
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from helpers import post
+from prometheus_client.parser import text_string_to_metric_families
 
 GOOD = {
     "language": "python",
@@ -24,12 +24,12 @@ async def samples(client) -> dict[tuple, float]:
     }
 
 
-async def test_requests_executions_durations_and_gauges(client):
-    await post(client, "/api/execute/validate", GOOD)
-    await post(client, "/api/execute/validate", {**GOOD, "tests": "def test_x():\n    assert False\n"})
-    await post(client, "/api/execute/validate", {**GOOD, "language": 3}, expect=400)
-    await client.get("/no/such/path/12345")
-    got = await samples(client)
+async def test_requests_executions_durations_and_gauges(fake_client):
+    await post(fake_client, "/api/execute/validate", GOOD)
+    await post(fake_client, "/api/execute/validate", {**GOOD, "tests": "def test_x():\n    assert False\n"})
+    await post(fake_client, "/api/execute/validate", {**GOOD, "language": 3}, expect=400)
+    await fake_client.get("/no/such/path/12345")
+    got = await samples(fake_client)
     assert got[("phronosd_http_requests_total", (("method", "POST"), ("route", "validate"), ("status", "200")))] == 2
     assert got[("phronosd_http_requests_total", (("method", "POST"), ("route", "validate"), ("status", "400")))] == 1
     assert got[("phronosd_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))] == 1
@@ -51,7 +51,10 @@ async def test_run_is_counted_as_run(client):
     assert got[("phronosd_executions_total", key)] == 1
 
 
-async def test_each_app_has_its_own_registry(client):
+async def test_each_app_has_its_own_registry(fake_client):
     """A second app in the same process starts from zero (tests build many apps)."""
-    before = await samples(client)
-    assert ("phronosd_executions_total", (("language", "python"), ("mode", "validate"), ("verdict", "passed"))) not in before
+    before = await samples(fake_client)
+    assert (
+        "phronosd_executions_total",
+        (("language", "python"), ("mode", "validate"), ("verdict", "passed")),
+    ) not in before

@@ -1,14 +1,17 @@
-"""GET /openapi.json: built from schemas/, covering every route; its examples validate; and the API,
-fuzzed from that document with schemathesis against a started daemon, never answers 5xx and never
-answers outside the document."""
+"""GET /openapi.json: built from schemas/, covering every route; its examples validate; real answers
+match it; and the API, fuzzed from that document with schemathesis against a started daemon (on the
+fake docker CLI: the subject is the API edge), never answers 5xx and never answers outside the document."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterator
 
 import jsonschema
 import pytest
+import requests
 import schemathesis
+from conftest import make_settings
+from helpers import example, post
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -18,9 +21,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import make_settings
-from daemon import Daemon, free_port, wait_until_healthy
-from helpers import example, post
 from phronosd.app import create_app
 from phronosd.openapi import OPENAPI
 
@@ -33,11 +33,11 @@ def validator(document: dict, name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({**document, "$ref": f"#/components/schemas/{name}"})
 
 
-async def test_served_document_covers_every_route(client):
-    response = await client.get("/openapi.json")
+async def test_served_document_covers_every_route(fake_client):
+    response = await fake_client.get("/openapi.json")
     document = await response.json()
     assert response.status == 200 and document["openapi"].startswith("3.1")
-    for route in client.app.router.routes():
+    for route in fake_client.app.router.routes():
         if route.method != "HEAD":
             assert route.method.lower() in document["paths"][route.resource.canonical], route
     assert document == DOCUMENT
@@ -71,8 +71,10 @@ def test_every_example_validates_against_its_schema():
 
 async def test_real_answers_match_their_schemas(client):
     solution, tests = example("python")
-    for path, name, extra in (("/api/execute/validate", "validate-result", {}),
-                              ("/api/execute/run", "run-result", {"runs": 5, "includeSamples": True})):
+    for path, name, extra in (
+        ("/api/execute/validate", "validate-result", {}),
+        ("/api/execute/run", "run-result", {"runs": 5, "includeSamples": True}),
+    ):
         result = await post(client, path, {"language": "python", "solution": solution, "tests": tests, **extra})
         validator(DOCUMENT, name).validate(result)
     failed = await post(client, "/api/execute/validate", {"language": "python", "solution": "", "tests": "x = ("})
@@ -81,27 +83,32 @@ async def test_real_answers_match_their_schemas(client):
         validator(DOCUMENT, name).validate(await (await client.get(path)).json())
     error = await post(client, "/api/execute/validate", {"language": 1}, expect=400)
     validator(DOCUMENT, "error").validate(error)
-
-
-@pytest.fixture(scope="module")
-def daemon_url(docker_ready, tmp_path_factory):
-    port = free_port()
-    daemon = Daemon("--port", str(port), log=tmp_path_factory.mktemp("fuzz") / "log")
-    url = f"http://127.0.0.1:{port}"
-    asyncio.run(wait_until_healthy(url, daemon))
-    yield url
-    assert daemon.stop() == 0, daemon.log()
+    assert await (await client.get("/openapi.json")).json() == DOCUMENT
 
 
 FUZZ = schemathesis.openapi.from_dict(DOCUMENT)
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[requests.Session]:
+    """One keep-alive session for the fuzzer's requests to the local daemon (no proxy variables read)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
 @FUZZ.parametrize()
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-def test_fuzz_no_5xx_and_every_answer_in_the_document(case, daemon_url):
+def test_fuzz_no_5xx_and_every_answer_in_the_document(case, shared_daemon_url, http):
     case.call_and_validate(
-        base_url=daemon_url,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                response_headers_conformance, response_schema_conformance],
+        base_url=shared_daemon_url,
+        session=http,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_headers_conformance,
+            response_schema_conformance,
+        ],
         timeout=200,
     )

@@ -19,7 +19,9 @@ def tracked(folder: str) -> set[str]:
 def test_wheel_ships_every_handler_and_schema_file_with_its_mode(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     wheel = zipfile.ZipFile(next(tmp_path.glob("phronosd-*.whl")))
     shipped = {info.filename: info for info in wheel.infolist() if "__pycache__" not in info.filename}

@@ -6,15 +6,17 @@ import asyncio
 import os
 import tempfile
 import time
+from dataclasses import replace
 
 import pytest
+from conftest import INSTANCE, leftover_containers, make_settings, serve_app
+from helpers import example, post, run, statuses, validate
 
-from conftest import leftover_containers
-from helpers import example, run, statuses, validate
+from phronosd.languages import Registry
 
 FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
 
-MIXED_SUITE = '''
+MIXED_SUITE = """
 import pytest
 from solution import fib
 
@@ -39,7 +41,7 @@ def test_skipped():
 class TestGroup:
     def test_in_class(self):
         assert fib(2) == 1
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -47,20 +49,27 @@ def python_image(require_image):
     require_image("python")
 
 
+MIXED_STATUSES = {
+    "test_with_fixture": "passed",
+    "test_table[0-0]": "passed",
+    "test_table[1-1]": "passed",
+    "test_table[7-13]": "passed",
+    "test_wrong": "failed",
+    "test_skipped": "skipped",
+    "TestGroup::test_in_class": "passed",
+}
+
+
+def counts(result):
+    return result["testsPassed"], result["testsFailed"], result["testsSkipped"], result["totalTests"]
+
+
 async def test_counts_match_pytest(client):
     result = await validate(client, "python", FIB, MIXED_SUITE)
     assert result["status"] == "failed"
     assert result["passed"] is False
-    assert (result["testsPassed"], result["testsFailed"], result["testsSkipped"], result["totalTests"]) == (5, 1, 1, 7)
-    assert statuses(result) == {
-        "test_with_fixture": "passed",
-        "test_table[0-0]": "passed",
-        "test_table[1-1]": "passed",
-        "test_table[7-13]": "passed",
-        "test_wrong": "failed",
-        "test_skipped": "skipped",
-        "TestGroup::test_in_class": "passed",
-    }
+    assert counts(result) == (5, 1, 1, 7)
+    assert statuses(result) == MIXED_STATUSES
     wrong = next(t for t in result["tests"] if t["name"] == "test_wrong")
     assert "assert 2 == 3" in wrong["message"]
     assert "1 failed, 5 passed, 1 skipped" in result["output"]
@@ -114,6 +123,12 @@ async def test_solution_file_and_extra_files(client):
     result = await validate(client, "python", FIB, tests, solutionFile="fibmod.py", testFile="test_fib.py", files=files)
     assert result["status"] == "passed", result["output"]
     assert statuses(result) == {"test_x": "passed"}
+    assert [note for note in result["notes"] if "conftest.py" in note] == [
+        (
+            "pytest loaded conftest.py from the request's files as a plugin (conftest.py or pytest_plugins): "
+            "its fixtures and hooks took part in the run"
+        )
+    ]
 
 
 async def test_infinite_loop_times_out_and_container_goes(client):
@@ -258,3 +273,300 @@ async def test_skipped_tests_do_not_block_measurement(client):
     result = await run(client, "python", FIB, tests, runs=5, warmup=0)
     assert result["status"] == "passed" and result["testsSkipped"] == 1
     assert [t["name"] for t in result["measurement"]["perTest"]] == ["test_a"]
+
+
+BUSY_SOLUTION = """
+import time
+
+_clock = time.perf_counter_ns
+
+
+def busy(ms):
+    end = _clock() + ms * 1_000_000
+    while _clock() < end:
+        pass
+    return ms
+"""
+
+FAKE_CLOCKS = """
+_ticks = iter(range(1, 10**15))
+for _name in ("perf_counter_ns", "monotonic_ns", "time_ns", "process_time_ns", "thread_time_ns"):
+    setattr(time, _name, lambda: next(_ticks))
+for _name in ("perf_counter", "monotonic", "time", "process_time", "thread_time"):
+    setattr(time, _name, lambda: next(_ticks) / 1e9)
+"""
+
+BUSY_TESTS = "from solution import busy\n\ndef test_busy():\n    assert busy(5) == 5\n"
+
+
+async def test_a_solution_replacing_the_time_functions_does_not_change_the_run_time(client):
+    """The harness bound its clock before the solution was imported: a 5 ms busy loop measures 5 ms
+    (faked, 0.000001 ms). The loop ends by the real clock, so no run is shorter than 5 ms; a loaded
+    host can make some longer, hence the fastest run is the one held to ±30 %."""
+    result = await run(client, "python", BUSY_SOLUTION + FAKE_CLOCKS, BUSY_TESTS, runs=20, warmup=2)
+    assert result["status"] == "passed", result
+    measurement = result["measurement"]
+    assert 3.5 <= measurement["minMs"] <= 6.5, measurement
+    assert "timing_inconsistent" not in measurement["flags"], measurement["notes"]
+
+
+async def test_a_solution_replacing_the_harness_clock_is_flagged(client):
+    """Patching the harness itself (in-process, so possible) makes its clock disagree with the
+    supervisor's: the run times are flagged, not reported as a measurement of the solution."""
+    patch = "\nimport sys\nsys.modules['phronosd_pytest'].perf_counter_ns = iter(range(1, 10**15)).__next__\n"
+    result = await run(client, "python", BUSY_SOLUTION + patch, BUSY_TESTS, runs=60, warmup=0)
+    measurement = result["measurement"]
+    assert measurement["medianMs"] < 0.001
+    assert "timing_inconsistent" in measurement["flags"], measurement
+
+
+INI_SETTINGS = "addopts = -p no:unittest -k 'not wrong'\npython_functions = check_*\n"
+TOML_SETTINGS = 'addopts = "-p no:unittest -k \'not wrong\'"\npython_functions = "check_*"\n'
+CONFIG_FILES = {
+    "pytest.ini": "[pytest]\n" + INI_SETTINGS,
+    "tox.ini": "[pytest]\n" + INI_SETTINGS,
+    "setup.cfg": "[tool:pytest]\n" + INI_SETTINGS,
+    "pyproject.toml": "[tool.pytest.ini_options]\n" + TOML_SETTINGS,
+}
+CONFIG_SUITE = (
+    "import unittest\nfrom solution import fib\n\n"
+    "def test_wrong():\n    assert fib(3) == 3\n\n"
+    "class TestFib(unittest.TestCase):\n"
+    "    def test_unittest_style(self):\n        self.assertEqual(fib(4), 4)\n\n"
+    "def check_ok():\n    pass\n"
+)
+
+
+@pytest.mark.parametrize("config_file", list(CONFIG_FILES))
+async def test_framework_config_files_in_the_work_dir_are_not_read(client, config_file):
+    """Read, each of these would pass a failing suite: `-p no:unittest` drops the TestCase, `-k`
+    deselects test_wrong, python_functions collects only check_ok."""
+    files = [{"name": config_file, "content": CONFIG_FILES[config_file]}]
+    result = await validate(client, "python", FIB, CONFIG_SUITE, files=files)
+    assert result["status"] == "failed", result
+    assert statuses(result) == {"test_wrong": "failed", "TestFib::test_unittest_style": "failed"}
+
+
+async def test_a_solution_named_like_framework_config_is_refused(client):
+    result = await validate(client, "python", FIB, "def test_x():\n    pass\n", expect=400, solutionFile="conftest.py")
+    assert result["error"]["code"] == "request.file_name"
+
+
+async def test_tests_may_still_skip_themselves(client):
+    tests = (
+        "import unittest\nimport pytest\nfrom solution import fib\n\n"
+        "def test_runs():\n    assert fib(2) == 1\n\n"
+        "def test_skips_itself():\n    pytest.skip('not on this platform')\n\n"
+        "def test_xfails_itself():\n    pytest.xfail('known bug')\n\n"
+        "class TestLater(unittest.TestCase):\n"
+        "    def test_skips_itself(self):\n        self.skipTest('later')\n"
+    )
+    result = await validate(client, "python", FIB, tests)
+    assert result["status"] == "passed", result
+    assert statuses(result) == {
+        "test_runs": "passed",
+        "test_skips_itself": "skipped",
+        "test_xfails_itself": "skipped",
+        "TestLater::test_skips_itself": "skipped",
+    }
+
+
+class TestEnvironment:
+    """The harness takes no options from the environment: a handler's `env` (the only way anything
+    reaches it; requests cannot) carrying PYTEST_ADDOPTS changes nothing."""
+
+    @pytest.fixture
+    def settings_overrides(self, monkeypatch):
+        discover = Registry.discover.__func__
+
+        def with_pytest_options(cls):
+            registry = discover(cls)
+            python = registry.languages["python"]
+            env = {"PYTEST_ADDOPTS": "--deselect test_solution.py::test_wrong"}
+            return cls(
+                [*(lang for lang in registry.languages.values() if lang is not python), replace(python, env=env)]
+            )
+
+        monkeypatch.setattr(Registry, "discover", classmethod(with_pytest_options))
+        return {}
+
+    async def test_pytest_options_from_the_environment_are_ignored(self, client):
+        tests = "from solution import fib\n\ndef test_ok():\n    assert fib(2) == 1\n\ndef test_wrong():\n    assert fib(3) == 3\n"
+        result = await validate(client, "python", FIB, tests)
+        assert result["status"] == "failed", result
+        assert statuses(result) == {"test_ok": "passed", "test_wrong": "failed"}
+
+
+async def test_the_tests_see_no_job_or_pytest_variables(client):
+    tests = (
+        "import os\n\n"
+        "def test_environment_is_clean():\n"
+        "    assert [k for k in os.environ if k.startswith(('PHRONOSD_', 'PYTEST_ADDOPTS', 'PYTEST_PLUGINS'))] == []\n"
+    )
+    result = await validate(client, "python", FIB, tests)
+    assert result["status"] == "passed", result["output"]
+
+
+async def test_exiting_while_measured_leaves_no_measurement(client):
+    """A solution that passes validation, then exits in the measure phase, gets no run times."""
+    solution = "import os\n\ncalls = 0\n\ndef fib(n):\n    global calls\n    calls += 1\n    if calls == 3:\n        os._exit(0)\n    return 1\n"
+    tests = "from solution import fib\n\ndef test_one():\n    assert fib(1) == 1\n"
+    result = await run(client, "python", solution, tests, runs=10, warmup=0)
+    assert result["measurement"] is None and result["meanExecutionTime"] is None, result
+    assert any(note.startswith("not measured") for note in result["notes"]), result["notes"]
+
+
+async def test_a_conftest_that_does_not_import_is_compile_error(client):
+    files = [{"name": "conftest.py", "content": "import pytest\n\nraise RuntimeError('broken conftest')\n"}]
+    result = await validate(client, "python", FIB, "def test_x():\n    pass\n", files=files)
+    assert result["status"] == "compile_error", result
+    assert "conftest" in result["message"] and "broken conftest" in result["message"]
+
+
+class TestWarmPool:
+    """Pooled containers: the harness loads pytest (and runs a warm-up suite) before its job, then
+    goes on exactly as a cold one."""
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"warm_pool": 1, "warm_pool_languages": "python"}
+
+    @pytest.fixture
+    async def cold_client(self, aiohttp_server, aiohttp_client):
+        """A second app on the same engine, without a pool (a daemon instance of its own)."""
+        instance = f"{INSTANCE}-cold"
+        cold = await serve_app(aiohttp_server, aiohttp_client, make_settings(instance_name=instance))
+        yield cold
+        await cold.close()
+        assert leftover_containers(instance) == []
+
+    async def pool_ready(self, client, timeout_s=120.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            health = await (await client.get("/health")).json()
+            if health["pool"]["languages"]["python"]["ready"] >= 1:
+                return
+            await asyncio.sleep(0.1)
+        pytest.fail(f"no ready python container in the pool after {timeout_s} s: {health['pool']}")
+
+    async def test_the_example_passes_in_a_pooled_container(self, client):
+        await self.pool_ready(client)
+        solution, tests = example("python")
+        result = await validate(client, "python", solution, tests)
+        assert result["timings"]["pooled"] is True, result["timings"]
+        assert result["status"] == "passed" and result["passed"] is True, result
+        assert counts(result) == (7, 0, 0, 7)
+
+    async def test_a_failing_suite_gets_the_cold_verdict(self, client, cold_client):
+        await self.pool_ready(client)
+        pooled = await validate(client, "python", FIB, MIXED_SUITE)
+        cold = await validate(cold_client, "python", FIB, MIXED_SUITE)
+        assert pooled["timings"]["pooled"] is True and cold["timings"]["pooled"] is False
+        assert pooled["status"] == cold["status"] == "failed"
+        assert counts(pooled) == counts(cold) == (5, 1, 1, 7)
+        assert statuses(pooled) == statuses(cold) == MIXED_STATUSES
+        assert [(t["name"], t["message"]) for t in pooled["tests"]] == [
+            (t["name"], t["message"]) for t in cold["tests"]
+        ]
+
+    async def test_the_warm_up_leaves_nothing_for_the_job(self, client):
+        """The warm-up suite ran in this process before the job: its module, folder and sys.path
+        entry are gone, and the job's own test module is the one collected."""
+        await self.pool_ready(client)
+        tests = (
+            "import os, sys, tempfile\n\n"
+            "def test_no_warm_up_traces():\n"
+            "    assert 'test_phronosd_warm_up' not in sys.modules\n"
+            "    assert os.listdir(tempfile.gettempdir()) == [], os.listdir(tempfile.gettempdir())\n"
+            "    assert [p for p in sys.path if p.startswith(tempfile.gettempdir())] == []\n"
+        )
+        result = await validate(client, "python", FIB, tests)
+        assert result["timings"]["pooled"] is True
+        assert result["status"] == "passed", result["tests"]
+
+
+SLOW_BY_TWO = "    for _ in range(700):  # about as long as what the example suite's run costs per call\n        pass\n"
+
+
+async def test_compare_ranks_the_example_solution_before_a_slower_copy_and_leaves_out_a_wrong_one(client):
+    solution, tests = example("python")
+    slow = solution.replace("def fib(n):\n", "def fib(n):\n" + SLOW_BY_TWO)
+    assert slow != solution
+    body = {
+        "language": "python",
+        "tests": tests,
+        "runs": 40,
+        "solutions": [
+            {"name": "example", "solution": solution},
+            {"name": "slow", "solution": slow},
+            {"name": "wrong", "solution": "def fib(n):\n    return n\n"},
+        ],
+    }
+    result = await post(client, "/api/execute/compare", body)
+    by_name = {entry["name"]: entry for entry in result["solutions"]}
+    assert by_name["wrong"]["status"] == "failed" and by_name["wrong"]["measurement"] is None
+    assert by_name["example"]["status"] == by_name["slow"]["status"] == "passed"
+    assert by_name["example"]["measurement"]["runs"] == by_name["slow"]["measurement"]["runs"] == 40
+    assert result["ranking"] == ["example", "slow"]
+    assert result["comparison"]["baseline"] == "example"
+    [slow_result] = result["comparison"]["results"]
+    assert slow_result["name"] == "slow" and slow_result["verdict"] == "slower", slow_result
+    assert slow_result["ratio"] > 1.5, slow_result
+
+
+SABOTEUR = '''
+import os, time
+
+def _saboteur(harness):
+    """Spin while our own harness is stopped (another solution is being timed), rest while it runs."""
+    while True:
+        try:
+            state = open(f"/proc/{harness}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            os._exit(0)
+        if state == "T":
+            end = time.perf_counter() + 0.002
+            while time.perf_counter() < end:
+                pass
+        else:
+            time.sleep(0.0005)
+
+if os.fork() == 0:
+    os.setsid()
+    _saboteur(os.getppid())
+
+'''
+REWRITER = """
+import os, time
+
+if os.fork() == 0:
+    os.setsid()
+    for _ in range(2000):
+        try:
+            with open("/work/1/solution.py", "w") as handle:
+                handle.write("def fib(n):\\n    return -1\\n")
+        except OSError:
+            pass
+        time.sleep(0.005)
+    os._exit(0)
+
+"""
+
+
+@pytest.mark.parametrize("attack", ["saboteur", "rewriter"])
+async def test_a_compared_solution_cannot_slow_down_or_break_another(client, attack):
+    """A solution's process that escapes its harness's process group (`setsid`) is killed before every
+    step and before the next solution starts: it can neither load the core while another solution is
+    timed nor rewrite another solution's files."""
+    solution, tests = example("python")
+    evil = (SABOTEUR if attack == "saboteur" else REWRITER) + solution
+    body = {
+        "language": "python",
+        "tests": tests,
+        "runs": 40,
+        "solutions": [{"name": "evil", "solution": evil}, {"name": "honest", "solution": solution}],
+    }
+    result = await post(client, "/api/execute/compare", body)
+    honest = next(s for s in result["solutions"] if s["name"] == "honest")
+    assert honest["status"] == "passed" and honest["measurement"] is not None, honest["message"]
+    assert result["comparison"]["results"][0]["verdict"] != "slower", "the honest solution was made to look slower"

@@ -6,7 +6,6 @@ pages the cgroup may have charged elsewhere; the cgroup counts every process and
 from __future__ import annotations
 
 import pytest
-
 from helpers import example, run
 
 MB = 1 << 20
@@ -53,9 +52,9 @@ async def test_go_peak_is_the_measuring_binary(client, require_image):
     require_image("go")
     solution, _ = example("go")
     tests = (
-        "package solution\n\nimport \"testing\"\n\n"
+        'package solution\n\nimport "testing"\n\n'
         "func TestBig(t *testing.T) {\n\tb := make([]byte, 120<<20)\n"
-        "\tfor i := range b {\n\t\tb[i] = 1\n\t}\n\tif Fib(10) != 55 {\n\t\tt.Fatal(\"fib\")\n\t}\n}\n"
+        '\tfor i := range b {\n\t\tb[i] = 1\n\t}\n\tif Fib(10) != 55 {\n\t\tt.Fatal("fib")\n\t}\n}\n'
     )
     result = await run(client, "go", solution, tests, runs=3, warmup=0)
     assert result["status"] == "passed", result["output"]

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from daemon import PHRONOSD, ROOT, Daemon, free_port, require_tool, wait_for_unix_socket
 
-from daemon import ROOT, PHRONOSD, Daemon, free_port, require_tool, wait_for_unix_socket
-
-pytestmark = pytest.mark.usefixtures("docker_ready")
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_ready")]
 
 GOOD = {
     "language": "python",
@@ -44,6 +43,7 @@ def request_lines(log: str) -> list[dict]:
 
 # systemd ------------------------------------------------------------------------------------------
 
+
 def test_units_pass_systemd_analyze_verify(tmp_path):
     """ExecStart names /usr/local/bin/phronosd (the README links it there); verify needs the binary
     to exist, so the copy verified here points at this venv's entry point instead."""
@@ -52,8 +52,13 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     assert "ExecStart=/usr/local/bin/phronosd serve" in unit
     (tmp_path / "phronosd.service").write_text(unit.replace("/usr/local/bin/phronosd", str(PHRONOSD)))
     (tmp_path / "phronosd.socket").write_text((ROOT / "systemd/phronosd.socket").read_text())
-    result = subprocess.run([analyze, "verify", "phronosd.service", "phronosd.socket"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [analyze, "verify", "phronosd.service", "phronosd.socket"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr  # unknown keys are only warnings: none allowed
 
@@ -64,8 +69,12 @@ def test_sd_notify_ready_after_listen_watchdog_then_stopping(tmp_path, shared_di
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(str(notify_path))
         notify.settimeout(60)
-        daemon = Daemon("--unix-socket", str(listen), log=tmp_path / "log",
-                        env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "200000"})
+        daemon = Daemon(
+            "--unix-socket",
+            str(listen),
+            log=tmp_path / "log",
+            env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "200000"},
+        )
         try:
             first = notify.recv(4096).decode()
             assert "READY=1" in first.splitlines() and f"MAINPID={daemon.proc.pid}" in first
@@ -86,8 +95,9 @@ async def test_socket_activation_serves_the_inherited_socket(tmp_path, shared_di
     activate = require_tool("systemd-socket-activate")
     folder = shared_dir
     activated, own = folder / "activated.sock", folder / "own.sock"
-    daemon = Daemon("--unix-socket", str(own), log=tmp_path / "log",
-                    argv=[activate, "--listen", str(activated), "--fdname=http"])
+    daemon = Daemon(
+        "--unix-socket", str(own), log=tmp_path / "log", argv=[activate, "--listen", str(activated), "--fdname=http"]
+    )
     try:
         wait_for_unix_socket(activated, daemon.proc)
         status, body, _ = await get("http://phronosd", "/api/languages", unix=activated)
@@ -102,14 +112,16 @@ async def test_socket_activation_serves_the_inherited_socket(tmp_path, shared_di
 
 # Unix socket and nginx ----------------------------------------------------------------------------
 
+
 async def test_own_unix_socket_mode_group_stale_file_and_removal(tmp_path, shared_dir):
     folder = shared_dir
     path = folder / "api.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))  # a socket file left behind by a crashed run
     stale.close()
-    daemon = Daemon("--unix-socket", str(path), "--unix-socket-mode", "640", "--unix-socket-group", "nogroup",
-                    log=tmp_path / "log")
+    daemon = Daemon(
+        "--unix-socket", str(path), "--unix-socket-mode", "640", "--unix-socket-group", "nogroup", log=tmp_path / "log"
+    )
     try:
         wait_for_unix_socket(path, daemon.proc)
         info = path.stat()
@@ -133,8 +145,11 @@ def nginx_config(folder: Path, port: int, upstream: Path) -> Path:
     """The repo's site inside a minimal main config: temp prefix, pid, logs, loopback port."""
     site = (ROOT / "deploy/nginx/phronosd.conf").read_text()
     assert "server unix:/run/phronosd.sock;" in site and "listen 80;" in site
-    site = (site.replace("server unix:/run/phronosd.sock;", f"server unix:{upstream};")
-                .replace("listen 80;", f"listen 127.0.0.1:{port};").replace("listen [::]:80;", ""))
+    site = (
+        site.replace("server unix:/run/phronosd.sock;", f"server unix:{upstream};")
+        .replace("listen 80;", f"listen 127.0.0.1:{port};")
+        .replace("listen [::]:80;", "")
+    )
     (folder / "site.conf").write_text(site)
     main = folder / "nginx.conf"
     main.write_text(f"""
@@ -161,8 +176,17 @@ async def test_nginx_site_proxies_to_the_unix_socket(tmp_path, shared_dir):
     nginx = require_tool("nginx")
     folder = shared_dir
     upstream, port = folder / "api.sock", free_port()
-    daemon = Daemon("--unix-socket", str(upstream), "--unix-socket-group", "nogroup", "--trusted-proxies", "unix",
-                    "--log-format", "json", log=tmp_path / "log")
+    daemon = Daemon(
+        "--unix-socket",
+        str(upstream),
+        "--unix-socket-group",
+        "nogroup",
+        "--trusted-proxies",
+        "unix",
+        "--log-format",
+        "json",
+        log=tmp_path / "log",
+    )
     config = nginx_config(folder, port, upstream)
     checked = subprocess.run([nginx, "-t", "-p", str(folder), "-c", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
@@ -213,6 +237,7 @@ async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path, sh
 
 # logs ---------------------------------------------------------------------------------------------
 
+
 async def test_one_request_line_without_code_at_info(tmp_path, shared_dir):
     folder = shared_dir
     path = folder / "api.sock"
@@ -221,7 +246,7 @@ async def test_one_request_line_without_code_at_info(tmp_path, shared_dir):
     try:
         wait_for_unix_socket(path, daemon.proc)
         body = {**GOOD, "solution": GOOD["solution"] + f"# {secret}\n"}
-        status, result, headers = await post("http://phronosd", "/api/execute/validate?token=" + secret, body, unix=path)
+        status, _, headers = await post("http://phronosd", "/api/execute/validate?token=" + secret, body, unix=path)
         assert status == 200
     finally:
         assert daemon.stop() == 0
@@ -235,10 +260,16 @@ async def test_one_request_line_without_code_at_info(tmp_path, shared_dir):
 
 # compose ------------------------------------------------------------------------------------------
 
+
 def test_compose_file_is_valid_and_mounts_the_docker_socket():
     compose = require_tool("docker-compose")
-    result = subprocess.run([compose, "-f", str(ROOT / "docker-compose.yml"), "config"],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [compose, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert "/var/run/docker.sock:/var/run/docker.sock" in result.stdout
     assert "dockerfile: deploy/Dockerfile" in result.stdout

@@ -1,6 +1,7 @@
 """Statistics against values computed by hand."""
 
 import math
+import random
 
 import pytest
 
@@ -82,7 +83,7 @@ def two_levels(low_count, high_count, low=1.0, high=1.9):
     jitter = [0.99, 1.0, 1.01, 1.0]
     lows = [low * jitter[i % 4] for i in range(low_count)]
     highs = [high * jitter[i % 4] for i in range(high_count)]
-    return [x for pair in zip(lows, highs) for x in pair] + lows[len(highs):] + highs[len(lows):]
+    return [x for pair in zip(lows, highs) for x in pair] + lows[len(highs) :] + highs[len(lows) :]
 
 
 def test_two_speed_levels_are_bimodal():
@@ -111,3 +112,66 @@ def test_close_levels_and_few_samples_are_not_bimodal():
     assert not stats.bimodal(two_levels(50, 50, high=1.05))  # 5 % apart: below the 10 % separation
     assert not stats.bimodal(two_levels(10, 9))  # fewer than 20 samples
     assert not stats.bimodal([1.0] * 100)
+
+
+def paired_trial(rng, effect: float, n: int = 100, cv: float = 0.02, tail=None):
+    """Baseline and candidate run times from the same rounds: a common drifting level (the machine),
+    independent noise, and the candidate `effect` times slower."""
+    base, cand, level = [], [], 1.0
+    for _ in range(n):
+        level *= math.exp(rng.gauss(0, 0.01))
+        noise = tail or (lambda: rng.gauss(0, cv))
+        base.append(2.0 * level * math.exp(noise()))
+        cand.append(2.0 * effect * level * math.exp(noise()))
+    return base, cand
+
+
+@pytest.mark.parametrize("tail", ["normal", "heavy"])
+def test_compare_a_solution_with_itself_is_indistinguishable(tail):
+    rng = random.Random(7)
+    heavy = (
+        (lambda: rng.gauss(0, 0.02) + (rng.expovariate(5) if rng.random() < 0.05 else 0)) if tail == "heavy" else None
+    )
+    same = [
+        stats.compare_runs(base, {"c": cand})[0]
+        for base, cand in (paired_trial(rng, 1.0, tail=heavy) for _ in range(100))
+    ]
+    assert sum(r["verdict"] == "indistinguishable" for r in same) >= 95
+    assert sum(r["ci95"][0] <= 1.0 <= r["ci95"][1] for r in same) >= 90
+
+
+@pytest.mark.parametrize("tail", ["normal", "heavy"])
+def test_compare_finds_five_percent_more_work_with_the_ratio_in_its_interval(tail):
+    rng = random.Random(11)
+    heavy = (
+        (lambda: rng.gauss(0, 0.02) + (rng.expovariate(5) if rng.random() < 0.05 else 0)) if tail == "heavy" else None
+    )
+    results = [
+        stats.compare_runs(base, {"c": cand})[0]
+        for base, cand in (paired_trial(rng, 1.05, tail=heavy) for _ in range(100))
+    ]
+    assert sum(r["verdict"] == "slower" for r in results) >= 95
+    assert sum(r["ci95"][0] <= 1.05 <= r["ci95"][1] for r in results) >= 90
+    slow, fast = paired_trial(rng, 1.05)
+    faster = stats.compare_runs(fast, {"c": slow})
+    assert faster[0]["verdict"] == "faster" and faster[0]["ratio"] < 1
+
+
+def test_compare_needs_enough_rounds_and_adjusts_for_several_candidates():
+    few = stats.compare_runs([1.0, 1.1, 1.0], {"c": [2.0, 2.1, 2.0]})
+    assert few[0]["verdict"] == "indistinguishable" and few[0]["ratio"] is None and few[0]["pairs"] == 3
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    rng = random.Random(3)
+    base, _ = paired_trial(rng, 1.0)
+    results = stats.compare_runs(base, {"same": list(base), "double": [2 * b for b in base]})
+    assert [r["verdict"] for r in results] == ["indistinguishable", "slower"]
+    assert results[1]["ratio"] == pytest.approx(2.0)
+
+
+def test_signed_rank_p_value_and_hodges_lehmann_by_hand():
+    # Ten positive differences 1..10: W+ = 55, mean 27.5, variance 96.25, z = 27/9.811 = 2.752,
+    # two-sided p = 0.00592 (normal approximation with continuity correction).
+    assert stats.signed_rank_p([float(d) for d in range(1, 11)]) == pytest.approx(0.00592, abs=1e-4)
+    assert stats.signed_rank_p([1.0, -1.0, 2.0, -2.0]) == 1.0
+    centre, low, high = stats.hodges_lehmann([float(d) for d in range(1, 11)])
+    assert centre == 5.5 and low < 5.5 < high

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import example, run, statuses, validate
+from test_javascript import CONFIG_PROBE, config_files, pool_ready
 
 FIB = "export function fib(n: number): number {\n  return n < 2 ? n : fib(n - 1) + fib(n - 2);\n}\n"
 
@@ -61,8 +61,10 @@ async def test_type_error_still_runs(client):
 @pytest.mark.parametrize(
     "solution, tests",
     [
-        ("export function fib(n: number): number {\n  return n +;\n}\n",
-         "import { fib } from './solution';\ntest('x', () => { expect(fib(1)).toBe(1); });\n"),
+        (
+            "export function fib(n: number): number {\n  return n +;\n}\n",
+            "import { fib } from './solution';\ntest('x', () => { expect(fib(1)).toBe(1); });\n",
+        ),
         (FIB, "import { fib } from './solution';\ntest('x', () => { expect(fib(1)).toBe(1);\n"),
     ],
     ids=["syntax-error-in-solution", "syntax-error-in-tests"],
@@ -112,3 +114,31 @@ async def test_run_measures_every_body(client):
     assert m["runs"] == 20 and m["warmup"] == 5 and len(m["samplesMs"]) == 20
     assert len(m["perTest"]) == 7
     assert m["medianMs"] < result["timings"]["containerMs"]
+
+
+@pytest.mark.parametrize("answer, expected", [(41, "failed"), (42, "passed")], ids=["wrong", "right"])
+async def test_configuration_files_have_no_effect(client, answer, expected):
+    # Babel compiles every TypeScript file: babel.config.js, .babelrc, package.json `babel`, browserslist
+    # and tsconfig.json must not reach it; jest.config.js and package.json `jest` must not reach Jest.
+    solution = f"export const answer = (): number => {answer};\n"
+    tests = (
+        "import { answer } from './solution';\n"
+        + CONFIG_PROBE
+        + "test('answer', () => { expect(answer()).toBe(42); });\n"
+    )
+    result = await validate(client, "typescript", solution, tests, files=config_files("typescript"))
+    assert result["status"] == expected, result
+    assert statuses(result)["no configuration file was loaded"] == "passed"
+
+
+class TestWarmPool:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"warm_pool": 1, "warm_pool_languages": "typescript"}
+
+    async def test_the_example_passes_in_a_pooled_container(self, client):
+        await pool_ready(client, "typescript")
+        solution, tests = example("typescript")
+        result = await validate(client, "typescript", solution, tests)
+        assert result["timings"]["pooled"] is True, result["timings"]
+        assert result["status"] == "passed" and result["passed"] is True, result

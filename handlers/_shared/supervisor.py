@@ -14,6 +14,8 @@ to it), so it cannot forge the frame the daemon parses.
 import ctypes
 import json
 import os
+import random
+import secrets
 import selectors
 import signal
 import subprocess
@@ -27,6 +29,15 @@ READ_CHUNK = 65536
 PR_SET_DUMPABLE = 4
 EXIT_GRACE_S = 0.5
 CGROUP_V1 = "/sys/fs/cgroup"
+# Events forwarded to the daemon as they arrive (job progress), as `\n<nonce>:event:<json>\n` lines on
+# stdout: the nonce makes them unforgeable like the frame. Control events steer the supervisor
+# (a compare round's steps) and are not part of the frame.
+LIVE_EVENTS = ("phase", "progress")
+CONTROL_EVENTS = ("ready", "stepping", "step_done")
+KILL_ROUNDS = 50  # a process that keeps forking is still bounded by the container's pids limit
+POOLED_ENV = "PHRONOSD_POOLED"  # set on pooled containers: JSON of the language's environment
+READY_LINE = b"phronosd-ready\n"  # phronosd/sandbox.py reads these two lines of a pooled container
+JOB_TAKEN_LINE = b"phronosd-job\n"
 
 
 def make_non_dumpable():
@@ -45,9 +56,9 @@ def read_job():
     return job
 
 
-def write_files(files):
+def write_files(files, root=WORK_DIR):
     for name, content in files.items():
-        path = os.path.join(WORK_DIR, name)
+        path = os.path.join(root, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(content)
@@ -122,23 +133,31 @@ class Capture:
         return self.total > self.limit
 
 
-def harness_env(job, report_fd):
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "PHRONOSD_REPORT_FD": str(report_fd),
-        "PHRONOSD_MODE": job["mode"],
+BASE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+}
+
+
+def job_env(job, solution=None):
+    """The job's part of the harness's environment (handlers/README.md); `solution`: one entrant of a
+    compare job, whose files and options are its own."""
+    solution = solution or job
+    return {
+        "PHRONOSD_MODE": "run" if job["mode"] == "compare" else job["mode"],
         "PHRONOSD_RUNS": str(job.get("runs", 0)),
         "PHRONOSD_WARMUP": str(job.get("warmup", 0)),
         "PHRONOSD_BUDGET_MS": str(job.get("budgetMs", 0)),
-        "PHRONOSD_SOLUTION_FILE": job["solutionFile"],
-        "PHRONOSD_TEST_FILE": job["testFile"],
-        "PHRONOSD_OPTIONS": json.dumps(job.get("options", {})),
+        "PHRONOSD_SOLUTION_FILE": solution["solutionFile"],
+        "PHRONOSD_TEST_FILE": solution["testFile"],
+        "PHRONOSD_OPTIONS": json.dumps(solution.get("options", {})),
     }
-    env.update(job.get("env", {}))
-    return env
+
+
+def channel_env(channel):
+    return {"PHRONOSD_REPORT_FD": str(channel.report_w), "PHRONOSD_TOKEN_FD": str(channel.token_r)}
 
 
 def kill_group(proc):
@@ -148,101 +167,351 @@ def kill_group(proc):
         pass
 
 
-def supervise(job):
-    """Run the harness; return the result frame (a dict)."""
-    started = time.monotonic()
-    limit = int(job["outputLimit"])
-    timeout_s = job["timeoutMs"] / 1000
-    measure_s = job.get("budgetMs", 0) / 1000 + min(timeout_s, 10.0)
-    report_r, report_w = os.pipe()
-    proc = subprocess.Popen(
-        [HARNESS],
-        cwd=WORK_DIR,
-        env=harness_env(job, report_w),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        pass_fds=(report_w,),
-        start_new_session=True,
-    )
-    os.close(report_w)
-    exited = os.pidfd_open(proc.pid)
-    streams = {proc.stdout.fileno(): Capture(limit), proc.stderr.fileno(): Capture(limit)}
-    report = Capture(REPORT_LIMIT)
-    selector = selectors.DefaultSelector()
-    for fd in (*streams, report_r):
-        os.set_blocking(fd, False)
-        selector.register(fd, selectors.EVENT_READ)
-    selector.register(exited, selectors.EVENT_READ)
-    phases = [{"name": "start", "atMs": 0.0, **cgroup_snapshot()}]
-    deadline = started + timeout_s
-    events, pending = [], bytearray()
-    verdict = None
-    open_fds = len(streams) + 1
-    while open_fds:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            verdict = "timeout"
-            break
-        for key, _ in selector.select(remaining):
-            if key.fd == exited:
-                # The harness is gone; whatever still holds its pipes open (a background child)
-                # gets a short grace to flush, then is killed with the process group.
-                selector.unregister(exited)
-                deadline = min(deadline, time.monotonic() + EXIT_GRACE_S)
+class ReportChannel:
+    """The harness's report pipe, authenticated by a per-run token.
+
+    The token travels through a pipe of its own that the harness reads once, before any submitted
+    code is loaded, and closes; it is never in an environment, an argument or a file. Only report
+    lines that start with it count: code under test that writes to the report fd (it can find the
+    number) without the token is ignored, and a suite never counts as finished (`validated`) unless
+    the harness said so."""
+
+    def __init__(self):
+        self.token = secrets.token_hex(16).encode()
+        self.token_r, token_w = os.pipe()
+        os.write(token_w, self.token + b"\n")
+        os.close(token_w)
+        self.report_r, self.report_w = os.pipe()
+        self.prefix = self.token + b" "
+        self.pending = bytearray()
+        self.capture = Capture(REPORT_LIMIT)
+        self.rejected = 0
+
+    def child_ends(self):
+        return (self.report_w, self.token_r)
+
+    def close_child_ends(self):
+        for fd in self.child_ends():
+            os.close(fd)
+
+    def feed(self, chunk):
+        """Take bytes from the pipe; return (events, over the limit)."""
+        if self.capture.add(chunk):
+            return [], True
+        self.pending += chunk
+        *lines, rest = self.pending.split(b"\n")
+        self.pending = bytearray(rest)
+        events = []
+        for line in lines:
+            event = parse_event(line[len(self.prefix) :]) if line.startswith(self.prefix) else None
+            if event is None:
+                self.rejected += bool(line.strip())
                 continue
-            chunk = os.read(key.fd, READ_CHUNK)
+            events.append(event)
+        return events, False
+
+
+class Supervision:
+    """One harness process watched to its end: its capped output, its report events and its deadlines."""
+
+    STAMPED = ("phase", "measured")  # events the supervisor stamps with its clock and cgroup figures
+
+    def __init__(self, channel, env, extra_fds=(), cwd=WORK_DIR):
+        """Start the harness; its job is in `env`, or (a pooled container) arrives later (`begin`)."""
+        self.channel = channel
+        self.proc = subprocess.Popen(
+            [HARNESS],
+            cwd=cwd,
+            env={**BASE_ENV, **channel_env(channel), **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(*channel.child_ends(), *extra_fds),
+            start_new_session=True,
+        )
+        channel.close_child_ends()
+        self.exited = os.pidfd_open(self.proc.pid)
+        self.events = []
+        self.verdict = None
+
+    def begin(self, job):
+        """The job's clock starts now. Each phase has its own deadline, set when the harness
+        announces it: compilation (and collection) its language's limit, validation the request's
+        timeoutMs, measurement the measuring budget plus a grace."""
+        self.started = time.monotonic()
+        limit = int(job["outputLimit"])
+        self.streams = {self.proc.stdout.fileno(): Capture(limit), self.proc.stderr.fileno(): Capture(limit)}
+        timeout_s = job["timeoutMs"] / 1000
+        self.phase_s = {
+            "compile": job.get("compileTimeoutMs", 0) / 1000,
+            "validate": timeout_s,
+            "measure": job.get("budgetMs", 0) / 1000 + min(timeout_s, 10.0),
+        }
+        self.phase = "start"
+        self.deadline = self.started + self.phase_s["compile"] + timeout_s
+        self.phases = [{"name": "start", "atMs": 0.0, **cgroup_snapshot()}]
+        self.open_fds = {*self.streams, self.channel.report_r}
+        self.exited_seen = False
+        self.live = live_writer(job["nonce"])
+
+    def wait_ready(self):
+        """A pooled harness has loaded its runtime and framework: wait for its `ready` event."""
+        while True:
+            chunk = os.read(self.channel.report_r, READ_CHUNK)
             if not chunk:
-                selector.unregister(key.fd)
-                open_fds -= 1
-                continue
-            if key.fd == report_r:
-                if report.add(chunk):
-                    verdict = "report_limit"
-                    break
-                pending += chunk
-                *lines, rest = pending.split(b"\n")
-                pending = bytearray(rest)
-                for line in lines:
-                    event = parse_event(line)
-                    if event is None:
-                        continue
-                    events.append(event)
-                    if event.get("event") == "phase":
-                        phases.append({"name": event.get("name"), "atMs": ms_since(started), **cgroup_snapshot()})
-                        if event.get("name") == "measure":
-                            deadline = time.monotonic() + measure_s
-            elif streams[key.fd].add(chunk):
-                verdict = "output_limit"
+                raise RuntimeError("the harness exited before it was ready")
+            events, over = self.channel.feed(chunk)
+            if over:
+                raise RuntimeError("the harness reported too much before it was ready")
+            if any(event.get("event") == "ready" for event in events):
+                return
+
+    def watch(self, until=None):
+        """Read until every pipe is closed, the deadline passes or a cap is reached; with `until`, also
+        stop (the harness still running) once an event of that kind arrives."""
+        selector = selectors.DefaultSelector()
+        for fd in self.open_fds:
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        if not self.exited_seen:
+            selector.register(self.exited, selectors.EVENT_READ)
+        self.arrived = None
+        while self.open_fds and not self.verdict and not (until and self.arrived == until):
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.verdict = "timeout"
                 break
-        if verdict:
+            for key, _ in selector.select(remaining):
+                if key.fd == self.exited:
+                    # The harness is gone; whatever still holds its pipes open (a background child)
+                    # gets a short grace to flush, then is killed with the process group.
+                    selector.unregister(self.exited)
+                    self.exited_seen = True
+                    self.deadline = min(self.deadline, time.monotonic() + EXIT_GRACE_S)
+                    continue
+                chunk = os.read(key.fd, READ_CHUNK)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    self.open_fds.discard(key.fd)
+                elif key.fd == self.channel.report_r:
+                    self.take_report(chunk, until)
+                elif self.streams[key.fd].add(chunk):
+                    self.verdict = "output_limit"
+                if self.verdict or (until and self.arrived == until):
+                    break
+        selector.close()
+        if self.verdict == "timeout" and self.proc.poll() is not None:
+            self.verdict = None
+
+    def take_report(self, chunk, until=None):
+        events, over = self.channel.feed(chunk)
+        if over:
+            self.verdict = "report_limit"
+            return
+        for event in events:
+            kind = event.get("event")
+            if kind in CONTROL_EVENTS:
+                self.arrived = kind if kind == until else self.arrived
+                continue
+            self.events.append(event)
+            if kind in self.STAMPED:
+                name = event.get("name") if kind == "phase" else "measured"
+                self.phases.append({"name": name, "atMs": ms_since(self.started), **cgroup_snapshot()})
+            if kind == "phase" and event.get("name") in self.phase_s:
+                self.phase = event["name"]
+                self.deadline = time.monotonic() + self.phase_s[self.phase]
+            if kind in LIVE_EVENTS and self.live is not None:
+                self.live(event)
+
+    def finish(self):
+        """Stop the harness's process group and return the result frame."""
+        if self.verdict:
+            kill_group(self.proc)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            kill_group(self.proc)
+            self.proc.wait()
+        kill_group(self.proc)
+        end = cgroup_snapshot()
+        self.phases.append({"name": "end", "atMs": ms_since(self.started), **end})
+        out, err = self.streams.values()
+        code = self.proc.returncode
+        return {
+            "events": self.events,
+            "stdout": out.data.decode("utf-8", "replace"),
+            "stderr": err.data.decode("utf-8", "replace"),
+            "stdoutBytes": out.total,
+            "stderrBytes": err.total,
+            "verdict": self.verdict,
+            "phase": self.phase,
+            "exitCode": code if code is not None and code >= 0 else None,
+            "signal": -code if code is not None and code < 0 else None,
+            "phases": self.phases,
+            "cgroup": end,
+            "rejectedReportLines": self.channel.rejected,
+        }
+
+
+def supervise(job):
+    """Cold start: the job is known before the harness starts. Returns the result frame (a dict)."""
+    write_files(job["files"])
+    supervision = Supervision(ReportChannel(), {**job_env(job), **job.get("env", {})})
+    supervision.begin(job)
+    supervision.watch()
+    return supervision.finish()
+
+
+class Entrant:
+    """One solution of a compare job: its own folder, scratch space and harness process (solutions
+    usually share module names), measured one timed run at a time when the driver says so."""
+
+    def __init__(self, job, index, solution):
+        root, scratch = f"{WORK_DIR}/{index}", f"/tmp/{index}"
+        write_files(solution["files"], root)
+        os.makedirs(scratch)
+        step_r, self.step_w = os.pipe()
+        env = {
+            **job_env(job, solution),
+            **job.get("env", {}),
+            "PHRONOSD_STEP_FD": str(step_r),
+            "TMPDIR": scratch,
+            "HOME": scratch,
+        }
+        self.supervision = Supervision(ReportChannel(), env, extra_fds=(step_r,), cwd=root)
+        os.close(step_r)
+        self.supervision.begin(job)
+        self.stepping = False
+        self.oom_kills = 0
+
+    def active(self, action):
+        """Run `action` (this entrant alone is running meanwhile) and count the OOM kills in it."""
+        before = cgroup_snapshot().get("oomKills", 0)
+        try:
+            return action()
+        finally:
+            self.oom_kills += cgroup_snapshot().get("oomKills", 0) - before
+
+    def signal(self, signum):
+        try:
+            os.killpg(self.supervision.proc.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def prepare(self):
+        """Validate and warm up; a harness that passed says `stepping`, and is stopped until its turn."""
+        self.active(lambda: self.supervision.watch(until="stepping"))
+        self.stepping = self.supervision.arrived == "stepping"
+        if self.stepping:
+            self.signal(signal.SIGSTOP)
+
+    def step(self, deadline):
+        """One timed run: continue the harness, let it run once, stop it again. False when it ended."""
+        self.signal(signal.SIGCONT)
+        self.supervision.deadline = deadline
+        try:
+            os.write(self.step_w, b"\x01")
+        except BrokenPipeError:
+            self.stepping = False
+            return False
+        self.active(lambda: self.supervision.watch(until="step_done"))
+        self.stepping = self.supervision.arrived == "step_done"
+        self.signal(signal.SIGSTOP)
+        return self.stepping
+
+    def finish(self, deadline):
+        """No more steps (EOF on the step pipe): the harness reports what it measured and ends."""
+        os.close(self.step_w)
+        self.signal(signal.SIGCONT)
+        self.supervision.deadline = deadline
+
+        def to_the_end():
+            self.supervision.watch()
+            return self.supervision.finish()
+
+        frame = self.active(to_the_end)
+        # The cgroup is the container's: only the OOM kills while this entrant alone ran are its own.
+        frame["cgroup"]["oomKills"] = self.oom_kills
+        return frame
+
+
+def compare(job):
+    """A compare job: each solution validated (and warmed up) in turn, in its own process; those that
+    passed are then measured in rounds, each round running every one of them once in a fresh random
+    order while the others are stopped (SIGSTOP), so drift and noise fall on all of them alike."""
+    entrants = []
+    for index, solution in enumerate(job["solutions"]):
+        kill_escaped(entrants)
+        entrant = Entrant(job, index, solution)
+        entrant.prepare()
+        entrants.append(entrant)
+    budget_s = job.get("budgetMs", 0) / 1000
+    grace_s = min(job["timeoutMs"] / 1000, 10.0)
+    started = time.monotonic()
+    live = live_writer(job["nonce"])
+    runs = int(job.get("runs", 0))
+    for done in range(runs):
+        active = [entrant for entrant in entrants if entrant.stepping]
+        if not active or time.monotonic() - started > budget_s:
             break
-    if verdict == "timeout" and proc.poll() is not None:
-        verdict = None
-    if verdict:
-        kill_group(proc)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        proc.wait()
-    kill_group(proc)
-    end = cgroup_snapshot()
-    phases.append({"name": "end", "atMs": ms_since(started), **end})
-    out, err = streams.values()
-    code = proc.returncode
-    return {
-        "events": events,
-        "stdout": out.data.decode("utf-8", "replace"),
-        "stderr": err.data.decode("utf-8", "replace"),
-        "stdoutBytes": out.total,
-        "stderrBytes": err.total,
-        "verdict": verdict,
-        "exitCode": code if code is not None and code >= 0 else None,
-        "signal": -code if code is not None and code < 0 else None,
-        "phases": phases,
-        "cgroup": end,
-    }
+        for entrant in random.sample(active, len(active)):
+            kill_escaped(entrants)
+            entrant.step(started + budget_s + grace_s)
+        if (done + 1) % max(1, runs // 20) == 0:
+            live({"event": "progress", "phase": "measure", "runsDone": done + 1, "runsTotal": runs})
+    return {"solutions": [entrant.finish(time.monotonic() + grace_s) for entrant in entrants]}
+
+
+def kill_escaped(entrants):
+    """Kill every process of the container but init, this supervisor and the process groups of the
+    entrants still stepping (stopped between their turns). A solution's process in a session or group
+    of its own is not stopped with its harness: it could load the core while another solution is
+    timed, or rewrite another solution's files before that one starts."""
+    keep, groups = {1, os.getpid()}, {entrant.supervision.proc.pid for entrant in entrants if entrant.stepping}
+    for _ in range(KILL_ROUNDS):
+        strays = [pid for pid, group in process_groups() if pid not in keep and group not in groups]
+        if not strays:
+            return
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def process_groups():
+    """(pid, process group) of every live process of the container; zombies left out."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                state, _parent, group = handle.read().rsplit(b")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if state not in (b"Z", b"X"):
+            yield int(entry), int(group)
+
+
+def pooled(language_env):
+    """A pooled container: start the harness at once, let it load its runtime and framework, say
+    `phronosd-ready` on stdout, then wait for the job on stdin and hand it to the harness through
+    the pipe `PHRONOSD_JOB_FD` (a JSON object of the variables a cold harness gets in its
+    environment). Pooled containers only validate (README: the warm pool). Returns (job, frame)."""
+    job_r, job_w = os.pipe()
+    env = {**language_env, "PHRONOSD_MODE": "validate", "PHRONOSD_JOB_FD": str(job_r)}
+    supervision = Supervision(ReportChannel(), env, extra_fds=(job_r,))
+    os.close(job_r)
+    supervision.wait_ready()
+    say(READY_LINE)
+    job = read_job()
+    say(JOB_TAKEN_LINE)
+    write_files(job["files"])
+    supervision.begin(job)
+    with os.fdopen(job_w, "w", encoding="utf-8") as pipe:
+        json.dump(job_env(job), pipe)
+    supervision.watch()
+    return job, supervision.finish()
 
 
 def parse_event(line):
@@ -253,23 +522,40 @@ def parse_event(line):
     return event if isinstance(event, dict) else None
 
 
+def live_writer(nonce):
+    prefix = b"\n" + nonce.encode() + b":event:"
+
+    def write(event):
+        say(prefix + json.dumps(event, separators=(",", ":")).encode() + b"\n")
+
+    return write
+
+
+def say(line):
+    sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
+
+
 def ms_since(start):
     return round((time.monotonic() - start) * 1000, 3)
 
 
 def main():
     make_non_dumpable()
-    job = read_job()
-    nonce = job["nonce"]
+    pool_env = os.environ.get(POOLED_ENV)
+    job = None
     try:
-        write_files(job["files"])
-        result = supervise(job)
+        if pool_env is not None:
+            job, result = pooled(json.loads(pool_env))
+        else:
+            job = read_job()
+            result = compare(job) if job["mode"] == "compare" else supervise(job)
     except Exception as exc:  # reported to the daemon as an internal error, never swallowed
         result = {"internalError": f"{type(exc).__name__}: {exc}"}
+    if job is None:
+        sys.exit(f"phronosd supervisor: {result.get('internalError')}")
     frame = json.dumps(result, separators=(",", ":"))
-    out = sys.stdout.buffer
-    out.write(b"\n" + nonce.encode() + frame.encode() + b"\n")
-    out.flush()
+    say(b"\n" + job["nonce"].encode() + frame.encode() + b"\n")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,9 @@ class Cpp(Language):
 HANDLER = Cpp(
     name="cpp",
     aliases=("c++", "cxx", "gtest"),
-    runtime="g++ 14 (Debian trixie), -std=c++20 -O2",
-    framework="GoogleTest 1.16",
+    runtime="g++",
+    framework="GoogleTest",
+    version_packages={"runtime": "g++-14", "framework": "libgtest-dev"},
     solution_file="solution.cpp",
     test_file="solution_test.cpp",
     default_warmup=5,
@@ -70,7 +71,10 @@ HANDLER = Cpp(
         "linked too; headers in `files` are on the include path. Compiled with g++ -std=c++20 -O2 "
         "against GoogleTest (gtest/gtest.h is precompiled and included first). phronosd provides "
         "main(); a main() in the tests is ignored. TEST, TEST_F, each TEST_P instance and each typed "
-        "test instance count once; DISABLED_ tests are skipped. Measurement times each test from its "
-        "start to its end, so a fixture's SetUp and TearDown are inside the timed span."
+        "test instance count once; DISABLED_ tests are skipped. Measurement times each test that passed "
+        "from its start to its end, so a fixture's SetUp and TearDown are inside the timed span. Refused "
+        "as compile_error: code that would run before phronosd's start-up code (a .preinit_array entry, "
+        "an ifunc or target_clones) and definitions of clock_gettime, gettimeofday, "
+        "std::chrono::steady_clock::now or syscall."
     ),
 )

@@ -37,18 +37,23 @@ class Java(Language):
 HANDLER = Java(
     name="java",
     aliases=("jdk", "junit"),
-    runtime="OpenJDK 21 (Debian trixie)",
-    framework="JUnit 5.10 (Jupiter; JUnit 4 via vintage), AssertJ 3.26, Hamcrest 2.2",
+    runtime="OpenJDK",
+    framework="JUnit",
+    version_packages={"runtime": "openjdk-21-jdk-headless", "framework": "junit5"},
     solution_file="Solution.java",
     test_file="SolutionTest.java",
     default_warmup=ADAPTIVE_WARMUP,
+    poolable=True,
+    comparable=True,
     conventions=(
         "The solution and the tests are two compilation units, compiled together; each file is named "
         "after its public top-level class (Solution.java and SolutionTest.java when there is none) and "
         "placed in its package's directory. Extra .java files in `files` are compiled with them. Tests "
         "use JUnit 5 Jupiter (JUnit 4 org.junit.Test also runs), AssertJ and Hamcrest. Every test in the "
-        "tests' top-level classes counts, each parameterized invocation and repetition once. Measurement "
-        "times the test method only (not instance creation, @BeforeEach or @AfterEach) for Jupiter; "
-        "for JUnit 4 the span from test start to end (with @Before/@After)."
+        "tests' top-level classes counts, each parameterized invocation, repetition and dynamic test once; "
+        "a test aborted by the solution's code (an assumption) fails. Measurement times the test method "
+        "only (not instance creation, @BeforeEach or @AfterEach) for Jupiter, each timed run on a fresh "
+        "test instance (the same one under @TestInstance(PER_CLASS)); for JUnit 4 the span from test "
+        "start to end (with instance creation and @Before/@After)."
     ),
 )

@@ -5,14 +5,20 @@ from phronosd.languages import Language
 HANDLER = Language(
     name="python",
     aliases=("py", "python3"),
-    runtime="CPython 3.13 (Debian trixie)",
-    framework="pytest 8.3",
+    runtime="CPython",
+    framework="pytest",
+    version_packages={"runtime": "python3", "framework": "python3-pytest"},
     solution_file="solution.py",
     test_file="test_solution.py",
     default_warmup=5,
     conventions=(
         "The solution is saved as solution.py and the tests as test_solution.py; tests import it "
         "with `from solution import ...`. Set solutionFile (e.g. fib.py) when the tests import "
-        "another module name. Fixtures, parametrize and conftest.py (via files) work as in pytest."
+        "another module name. Fixtures, parametrize and conftest.py (via files; the response's notes "
+        "say it was loaded) work as in pytest. pytest.ini, pyproject.toml, tox.ini and setup.cfg are "
+        "not read: pytest runs with phronosd's own configuration."
     ),
+    framework_config_files=("conftest.py", "pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"),
+    poolable=True,
+    comparable=True,
 )

@@ -1,5 +1,5 @@
-"""Rust: a cargo crate named `solution`, built once with --release; libtest validates, a custom test
-runner in the same binaries times the tests in-process."""
+"""Rust: a cargo crate (named `solution` unless files has a Cargo.toml), built once with --release;
+phronosd's custom test runner, compiled into every test binary, validates and times the tests."""
 
 import re
 
@@ -49,24 +49,33 @@ class RustLanguage(Language):
 HANDLER = RustLanguage(
     name="rust",
     aliases=("rs",),
-    runtime="rustc 1.85 (Debian trixie), --release",
-    framework="cargo test (libtest)",
+    runtime="rustc",
+    framework="cargo test",
+    version_packages={"runtime": "rustc", "framework": "cargo"},
     solution_file="src/lib.rs",
     test_file="tests/solution_test.rs",
     default_warmup=5,
+    poolable=True,
+    comparable=True,
+    compile_timeout_ms=60_000,  # cargo builds the library twice (itself, its unit tests) and each test target
     conventions=(
         "The solution is src/lib.rs of a library crate named `solution` (edition 2021, no "
         "dependencies, offline). Tests written as a `#[cfg(test)] mod tests { use super::*; ... }` "
         "block are compiled into the library as if appended to src/lib.rs (saved as "
         "src/solution_test.rs and included there); other tests become the integration test "
         "tests/solution_test.rs, where `use solution::*;` is already in scope. A Cargo.toml in files "
-        "replaces the generated one (keep the package name `solution`; dependencies cannot be "
-        "downloaded). Everything is built once with `cargo test --release` (so integer overflow wraps "
-        "unless the profile enables overflow-checks) and the same binaries are validated and measured. "
-        "Counts come from libtest over every test target; #[ignore] tests are skipped; "
-        "#[should_panic] works; a panic message is the failure message. Doc-tests are not run: each "
-        "would be a separate compilation and cannot be timed in-process; put examples in #[test] "
-        "functions. std::process::exit inside a test stops the suite: no pass. Measurement runs every "
-        "non-ignored #[test] warm-up + runs times in the test binary's process, timing only the body."
+        "replaces the generated one (the tests then see the library under its own name: `[lib] name`, "
+        "else the package name with `-` as `_`, e.g. `use hamming::*;`); dependencies cannot be "
+        "downloaded, and build scripts, procedural macros and .cargo/config are refused. Everything is "
+        "built once with `cargo test --release` (so integer overflow wraps unless the profile enables "
+        "overflow-checks) and the same binaries are validated and measured. phronosd's test runner runs "
+        "every test of every test target one at a time, in a thread named after it, as libtest does: "
+        "#[ignore] tests are skipped; #[should_panic(expected = ...)] and tests returning Result work; "
+        "the captured output (a panic's message and location) is the failure message. Doc-tests are "
+        "not run: each would be a separate compilation and cannot be timed in-process; put examples in "
+        "#[test] functions. A test that exits the process (std::process::exit, abort, a signal) stops "
+        "the suite: no pass. A binary that defines a C library function (e.g. clock_gettime) or puts "
+        "code in .preinit_array is refused. Measurement runs every non-ignored #[test] warm-up + runs "
+        "times in the test binary's process, timing only the body."
     ),
 )

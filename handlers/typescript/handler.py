@@ -5,15 +5,19 @@ from phronosd.languages import ADAPTIVE_WARMUP, Language
 HANDLER = Language(
     name="typescript",
     aliases=("ts",),
-    runtime="Node.js 20.19 (Debian trixie), Babel 7.20 TypeScript preset",
-    framework="Jest 29.6",
+    runtime="Node.js",
+    framework="Jest",
+    version_packages={"runtime": "nodejs", "framework": "jest"},
     solution_file="solution.ts",
     test_file="solution.test.ts",
     default_warmup=ADAPTIVE_WARMUP,
+    poolable=True,
     conventions=(
         "The solution is saved as solution.ts and the tests as solution.test.ts; tests import it with "
         "`import { f } from './solution'`. Types are stripped file by file without a type check, so a "
         "type error does not stop the run; a syntax error does. Jest's globals (describe, test, expect) "
-        "need no import. Names are the describe path and the test title joined by ' > '."
+        "need no import. Names are the describe path and the test title joined by ' > '. "
+        "Jest's and Babel's configuration files (jest.config.*, package.json's jest and babel keys, "
+        "babel.config.*, .babelrc, tsconfig.json) are ignored: the harness owns the configuration."
     ),
 )

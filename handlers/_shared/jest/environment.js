@@ -10,6 +10,16 @@ const report = require('./report');
 const { collectResults } = require('./results');
 const { measure } = require('./measure');
 
+const reallyExit = process.reallyExit;
+const ABORT_EXIT_CODE = 1;
+
+/** process.abort() of the code under test, told apart from V8's heap-exhaustion abort (which `launch`
+ *  reports as memory_limit): the process ends at once all the same, with a note saying why. */
+function abortByTest() {
+  report.emit('note', { message: 'the code under test called process.abort(): the test process stopped' });
+  reallyExit.call(process, ABORT_EXIT_CODE);
+}
+
 /** beforeEach outermost first, afterEach innermost first; none for concurrent tests (as circus). */
 function eachHooks(test) {
   const hooks = { beforeEach: [], afterEach: [] };
@@ -32,6 +42,7 @@ class PhronosEnvironment extends NodeEnvironment {
     this.projectConfig = config.projectConfig;
     this.testPath = context.testPath;
     this.bodies = new WeakMap();
+    this.global.process.abort = abortByTest;
   }
 
   async handleTestEvent(event, state) {

@@ -5,23 +5,28 @@
  * and the phronosd test environment, which reports results and measures. A file that Jest could not
  * run (syntax error, missing module, no tests) becomes `compile_error` with Jest's message.
  */
+const os = require('os');
 const path = require('path');
 const report = require('./report');
 const { cleanMessage } = require('./messages');
 
-const WORK = '/work';
-const CACHE_DIR = '/tmp/jest-cache';
+/** The job's folder is the working directory and scratch goes under $TMPDIR: a compare job runs one
+ *  harness per solution, each in its own /work/<i>/ with TMPDIR=/tmp/<i>/. */
+const WORK = process.cwd();
+
+/** Jest, its runner and environment, and Babel: what a pooled harness loads before its job. */
+const FRAMEWORK = ['@jest/core', 'jest-circus/runner', './environment', 'babel-jest', '@babel/core'];
 
 function escapeRegex(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Only the test file runs; only files under /work are transformed (never Jest's own modules). */
+/** Only the test file runs; only files under WORK are transformed (never Jest's own modules). */
 function jestConfig(testPath, transform) {
   return {
     rootDir: WORK,
     roots: [WORK],
-    cacheDirectory: CACHE_DIR,
+    cacheDirectory: path.join(os.tmpdir(), 'jest-cache'),
     testEnvironment: require.resolve('./environment'),
     testRunner: require.resolve('jest-circus/runner'),
     testRegex: [`^${escapeRegex(testPath)}$`],
@@ -31,6 +36,23 @@ function jestConfig(testPath, transform) {
     reporters: [],
     verbose: true,
   };
+}
+
+/**
+ * Jest's `transform` for files matching `pattern`, by babel-jest with exactly these presets and
+ * plugins: Babel reads no configuration from WORK (babel.config.*, .babelrc*, package.json `babel`,
+ * .browserslistrc, package.json `browserslist`), so submitted files cannot run code or change the
+ * compilation through it.
+ */
+function babelTransform(pattern, { presets = [], plugins = [] }) {
+  const options = {
+    babelrc: false,
+    configFile: false,
+    browserslistConfigFile: false,
+    presets: presets.map((name) => require.resolve(name)),
+    plugins: plugins.map((name) => require.resolve(name)),
+  };
+  return { [pattern]: [require.resolve('babel-jest'), options] };
 }
 
 /** What Jest says about a file that did not run to its end. */
@@ -56,11 +78,19 @@ async function runJest(transform) {
   if (!report.resultsWereSent()) report.emit('compile_error', { message: suiteFailure(results) });
 }
 
-/** transform: Jest's `transform` option chosen by the language's entry point. */
-function main(transform) {
+/** Loads the framework first when pooled (so the job does not wait for it), then takes the job. */
+function takeJob() {
+  if (process.env.PHRONOSD_JOB_FD !== undefined) FRAMEWORK.forEach((name) => require(name));
+  report.waitForJob();
+}
+
+/** chooseTransform: returns Jest's `transform` option; the language's entry point decides it once
+ *  the job's files are there. */
+function main(chooseTransform) {
+  takeJob();
   report.emit('phase', { name: 'compile' });
-  report.hideReportFd();
-  runJest(transform).then(
+  report.hideJobVariables();
+  runJest(chooseTransform()).then(
     () => process.exit(0), // like --forceExit: timers left by the code under test must not keep us alive
     (error) => {
       report.emit('error', { message: String(error && error.stack || error) });
@@ -69,4 +99,4 @@ function main(transform) {
   );
 }
 
-module.exports = { main, WORK };
+module.exports = { main, babelTransform, WORK };

@@ -5,6 +5,8 @@
  * process.hrtime.bigint(). A run's warm-up time is the sum of its bodies' times (warmup.js).
  * beforeEach/afterEach hooks run untimed around each body, with a fresh
  * test context, as circus does; async bodies and done callbacks are awaited inside the timing.
+ * `measured.elapsedNs` is the phase on that same clock (from just after `phase measure` to just
+ * before `measured`), which the daemon checks against the supervisor's clock.
  */
 const fs = require('fs');
 const { emit } = require('./report');
@@ -122,9 +124,30 @@ function peakRssBytes() {
   }
 }
 
+/** Sends `progress` of the timed runs after every tenth of them and after the last (between runs,
+ *  never inside a timed span). Returns the function to call after each timed run, and at the end. */
+function progressReporter(runsTotal) {
+  const every = Math.max(1, Math.floor(runsTotal / 10));
+  let sent = 0;
+  return (runsDone, last = false) => {
+    if (runsDone === sent || (!last && runsDone % every && runsDone !== runsTotal)) return;
+    emit('progress', { phase: 'measure', runsDone, runsTotal });
+    sent = runsDone;
+  };
+}
+
+/** A body that calls process.exit() ends the phase with the process, before `measured`: say why.
+ *  Returns the function that stops watching. */
+function noteExitWhileMeasured() {
+  const onExit = (code) => emit('note', { message: `a test ended the process (exit code ${code}) while it was measured: no measurement` });
+  process.on('exit', onExit);
+  return () => process.off('exit', onExit);
+}
+
 /** specs: [{name, fn, failing, beforeEach, afterEach}] of tests that all passed. */
 async function measure(specs, global, job) {
   emit('phase', { name: 'measure' });
+  const phaseStarted = now();
   const resolution = timerResolutionNs();
   const samples = new Map(specs.map((spec) => [spec.name, []]));
   const notes = [];
@@ -138,6 +161,8 @@ async function measure(specs, global, job) {
   const warmupDeadline = started + BigInt(Math.round(Number(budgetNs) * BUDGET_SHARE));
   const guard = budgetGuard(deadline);
   const restore = silence(global);
+  const unwatchExit = noteExitWhileMeasured();
+  const reportProgress = progressReporter(job.runs);
   restartPeakRss();
   try {
     while (timed < job.runs && now() <= deadline) {
@@ -152,17 +177,22 @@ async function measure(specs, global, job) {
       } else {
         specs.forEach((spec, i) => samples.get(spec.name).push(times[i]));
         timed += 1;
+        reportProgress(timed);
       }
     }
   } finally {
+    unwatchExit();
     restore();
     guard.cancel();
   }
+  reportProgress(timed, true);
   if (timed < job.runs && !notes.length) {
     notes.push(`budget of ${job.budgetMs} ms spent after ${warmups.length} warm-up and ${timed} of ${job.runs} timed runs`);
   }
   for (const [name, values] of samples) emit('samples', { test: name, ns: values });
-  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes, rssPeakBytes: peakRssBytes() });
+  const rssPeakBytes = peakRssBytes();
+  const elapsedNs = Number(now() - phaseStarted);
+  emit('measured', { warmup: warmups.length, timerResolutionNs: resolution, notes, rssPeakBytes, elapsedNs });
 }
 
 module.exports = { measure };

@@ -1,54 +1,180 @@
 // phronosd's main for GoogleTest suites, linked into every test binary (built once in the image).
 //
-//   tests RESULTS_FILE              validate: run the suite once with gtest's usual output; write one
-//                                   JSON line per test (and when each starts, so a crash can be told)
-//   tests RESULTS_FILE --measure    repeat the suite warmup + runs times (PHRONOSD_WARMUP/RUNS, within
-//                                   PHRONOSD_BUDGET_MS) without gtest's printer; write the contract's
-//                                   `samples` and `measured` events
+//   tests             validate: run the suite once with gtest's usual output; send the list of tests,
+//                     when each starts and how it ended (so a crash can be told), then an end marker
+//   tests --measure   time the tests named in PHRONOSD_MEASURE_TESTS warm-up + runs times (within
+//                     PHRONOSD_BUDGET_MS) without gtest's printer; send the records documented in
+//                     phronosd_harness.py (names, one row of ns per run, the end with elapsedNs)
+//
+// Records go to the harness's private channel (phronosd_harness.PrivateChannel): PHRONOSD_RESULTS_FD,
+// each line behind a per-run token that a .preinit_array function reads from its one-shot pipe
+// (PHRONOSD_TOKEN_FD) before any constructor of the submitted code runs (the harness refuses a binary
+// with any other .preinit_array entry or an ifunc, whose resolver would run earlier still). The token
+// only ever passes through the raw read and writev system calls, never through a libc function the
+// submission could replace, and each record is one write that starts with a newline: bytes the code
+// under test writes to that fd can neither forge a record nor glue themselves in front of one.
 //
 // Timing is gtest's OnTestStart..OnTestEnd span of each test: fixture construction, SetUp, the body,
 // TearDown and destruction (this listener is the last to see the start and the first to see the end).
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string json_string(const std::string& text) {
+// A record must fit one atomic pipe write (PIPE_BUF, 4096 bytes) with the token around it.
+constexpr size_t kMessageLimit = 3000;
+
+// ---- the private channel ----
+
+char token[128];
+size_t token_length = 0;
+int results_fd = -1;
+
+// Until the token is read, no library function is called but `syscall` (the harness refuses a binary
+// that defines it): a definition in the submission would take the library's place and run first.
+
+// The value of NAME in envp, the environment the loader passes to .preinit_array functions.
+const char* env_value(char** envp, const char* name) {
+  for (char** var = envp; var != nullptr && *var != nullptr; ++var) {
+    const char* text = *var;
+    const char* wanted = name;
+    while (*wanted != '\0' && *text == *wanted) ++text, ++wanted;
+    if (*wanted == '\0' && *text == '=') return text + 1;
+  }
+  return nullptr;
+}
+
+int fd_number(const char* text) {
+  if (text == nullptr || *text == '\0') return -1;
+  int fd = 0;
+  for (; *text >= '0' && *text <= '9'; ++text) fd = fd * 10 + (*text - '0');
+  return *text == '\0' ? fd : -1;
+}
+
+// Reads the token line, then closes its pipe. Submitted code that read the pipe first (it cannot run
+// before this function) would leave the token empty, and nothing would ever be sent.
+void read_token(int fd) {
+  char c;
+  while (token_length < sizeof token && syscall(SYS_read, fd, &c, 1) == 1 && c != '\n') token[token_length++] = c;
+  syscall(SYS_close, fd);
+}
+
+// Runs from .preinit_array, before every .init_array constructor (the submission's included).
+void open_channel(int, char**, char** envp) {
+  int token_fd = fd_number(env_value(envp, "PHRONOSD_TOKEN_FD"));
+  results_fd = fd_number(env_value(envp, "PHRONOSD_RESULTS_FD"));
+  if (token_fd < 0 || results_fd < 0) return;
+  read_token(token_fd);
+  syscall(SYS_fcntl, results_fd, F_SETFD, FD_CLOEXEC);
+}
+
+__attribute__((section(".preinit_array"), used)) void (*open_channel_entry)(int, char**, char**) = &open_channel;
+
+// A child forked by the code under test (or by a death test) must neither write to the results pipe
+// nor keep it open (the harness reads it to its end).
+void close_channel_in_child() {
+  if (results_fd >= 0) syscall(SYS_close, results_fd);
+  results_fd = -1;
+}
+
+// "\n<token> <json>\n" in one writev; a short write is finished where it stopped.
+void send(const std::string& json) {
+  if (token_length == 0 || results_fd < 0) return;
+  iovec parts[] = {{const_cast<char*>("\n"), 1},
+                   {token, token_length},
+                   {const_cast<char*>(" "), 1},
+                   {const_cast<char*>(json.data()), json.size()},
+                   {const_cast<char*>("\n"), 1}};
+  iovec* next = parts;
+  int left = sizeof parts / sizeof parts[0];
+  while (left > 0) {
+    long written = syscall(SYS_writev, results_fd, next, left);
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) return;
+    for (; left > 0 && static_cast<size_t>(written) >= next->iov_len; --left, ++next) written -= next->iov_len;
+    if (left > 0) {
+      next->iov_base = static_cast<char*>(next->iov_base) + written;
+      next->iov_len -= written;
+    }
+  }
+}
+
+// ---- JSON ----
+
+// A JSON string of TEXT, cut (with a mark) so that it stays within LIMIT bytes.
+std::string json_string(const std::string& text, size_t limit = kMessageLimit) {
+  static const std::string cut = "... (truncated)";
   std::string out = "\"";
   for (unsigned char c : text) {
+    char escaped[8];
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"': std::strcpy(escaped, "\\\""); break;
+      case '\\': std::strcpy(escaped, "\\\\"); break;
+      case '\n': std::strcpy(escaped, "\\n"); break;
+      case '\r': std::strcpy(escaped, "\\r"); break;
+      case '\t': std::strcpy(escaped, "\\t"); break;
       default:
         if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
         } else {
-          out += static_cast<char>(c);
+          escaped[0] = static_cast<char>(c);
+          escaped[1] = '\0';
         }
     }
+    if (out.size() + std::strlen(escaped) + cut.size() + 1 > limit) return out + cut + "\"";
+    out += escaped;
   }
   return out + "\"";
 }
+
+std::string json_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return "[" + out + "]";
+}
+
+// ---- gtest ----
 
 std::string test_name(const testing::TestInfo& info) {
   return std::string(info.test_suite_name()) + "." + info.name();
 }
 
-// Failure (or skip) text of a finished test: file:line and message of each such assertion.
+std::vector<const testing::TestInfo*> registered_tests() {
+  std::vector<const testing::TestInfo*> tests;
+  const testing::UnitTest& unit = *testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const testing::TestSuite& suite = *unit.GetTestSuite(i);
+    for (int j = 0; j < suite.total_test_count(); ++j) tests.push_back(suite.GetTestInfo(j));
+  }
+  return tests;
+}
+
+// gtest's own rule (kDisableTestFilter, "DISABLED_*:*/DISABLED_*", on the suite and the test name).
+bool disabled_name(const std::string& name) {
+  return name.rfind("DISABLED_", 0) == 0 || name.find("/DISABLED_") != std::string::npos;
+}
+
+bool is_disabled(const testing::TestInfo& info) {
+  return disabled_name(info.test_suite_name()) || disabled_name(info.name());
+}
+
+// Failure (or skip) text of a result: file:line and message of each such part.
 std::string failure_text(const testing::TestResult& result) {
   std::string text;
   for (int i = 0; i < result.total_part_count(); ++i) {
@@ -73,50 +199,54 @@ bool threw(const testing::TestResult& result) {
   return false;
 }
 
-class Lines {
- public:
-  explicit Lines(const char* path) : file_(std::fopen(path, "w")) {
-    if (file_ == nullptr) {
-      std::perror(path);
-      std::exit(70);
+void send_result(const std::string& name, const std::string& status, double ms, const std::string& message) {
+  std::string text = message.empty() && status == "passed" ? "null" : json_string(message);
+  send("{\"name\":" + json_string(name) + ",\"status\":\"" + status + "\",\"durationMs\":" + std::to_string(ms) +
+       ",\"message\":" + text + "}");
+}
+
+// Every test gtest knows, and a skipped result for each disabled one (gtest runs none of them, and
+// tells a listener about them only when their suite has a test that runs).
+void send_test_list() {
+  std::vector<std::string> names;
+  for (const testing::TestInfo* info : registered_tests()) names.push_back(json_string(test_name(*info)));
+  send("{\"tests\":" + json_list(names) + "}");
+  for (const testing::TestInfo* info : registered_tests()) {
+    if (is_disabled(*info)) send_result(test_name(*info), "skipped", 0, "disabled");
+  }
+}
+
+// Failures outside any test (SetUpTestSuite, TearDownTestSuite, a global Environment) fail the run
+// in gtest; each becomes a failed entry of its own.
+void send_failures_outside_tests() {
+  const testing::UnitTest& unit = *testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const testing::TestSuite& suite = *unit.GetTestSuite(i);
+    if (suite.ad_hoc_test_result().Failed()) {
+      send_result(std::string(suite.name()) + " (SetUpTestSuite/TearDownTestSuite)", "failed", 0,
+                  failure_text(suite.ad_hoc_test_result()));
     }
   }
-  // Flushed per line: a crash must not lose the lines of the tests that ran before it.
-  void write(const std::string& line) {
-    std::fputs((line + "\n").c_str(), file_);
-    std::fflush(file_);
+  if (unit.ad_hoc_test_result().Failed()) {
+    send_result("(global set-up/tear-down)", "failed", 0, failure_text(unit.ad_hoc_test_result()));
   }
-
- private:
-  FILE* file_;
-};
+}
 
 class Validator : public testing::EmptyTestEventListener {
  public:
-  explicit Validator(Lines& out) : out_(out) {}
-
   void OnTestStart(const testing::TestInfo& info) override {
-    out_.write("{\"start\":" + json_string(test_name(info)) + "}");
+    send("{\"start\":" + json_string(test_name(info)) + "}");
     started_ = Clock::now();
-  }
-
-  void OnTestDisabled(const testing::TestInfo& info) override {
-    out_.write("{\"name\":" + json_string(test_name(info)) + ",\"status\":\"skipped\",\"durationMs\":0,\"message\":\"disabled\"}");
   }
 
   void OnTestEnd(const testing::TestInfo& info) override {
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
     const testing::TestResult& result = *info.result();
     std::string status = result.Skipped() ? "skipped" : result.Passed() ? "passed" : threw(result) ? "error" : "failed";
-    std::string message = result.Passed() && !result.Skipped() ? "null" : json_string(failure_text(result));
-    out_.write("{\"name\":" + json_string(test_name(info)) + ",\"status\":\"" + status +
-               "\",\"durationMs\":" + std::to_string(ms) + ",\"message\":" + message + "}");
+    send_result(test_name(info), status, ms, status == "passed" ? "" : failure_text(result));
   }
 
-  void OnTestProgramEnd(const testing::UnitTest&) override { out_.write("{\"end\":true}"); }
-
  private:
-  Lines& out_;
   Clock::time_point started_;
 };
 
@@ -136,90 +266,118 @@ long long env_number(const char* name) {
   return value == nullptr ? 0 : std::atoll(value);
 }
 
+std::vector<std::string> lines_of(const char* text) {
+  std::vector<std::string> lines;
+  std::string rest = text == nullptr ? "" : text;
+  for (size_t start = 0; start < rest.size();) {
+    size_t end = std::min(rest.find('\n', start), rest.size());
+    if (end > start) lines.push_back(rest.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+// A gtest filter pattern that matches NAME: its filter syntax characters stand for themselves as '?'.
+std::string filter_pattern(std::string name) {
+  for (char& c : name) {
+    if (c == ':' || c == '*' || c == '?' || c == '-') c = '?';
+  }
+  return name;
+}
+
 class Measurer : public testing::EmptyTestEventListener {
  public:
-  Measurer(Lines& out, int warmup, long long budget_ns)
-      : out_(out), warmup_(warmup), deadline_(Clock::now() + std::chrono::nanoseconds(budget_ns)),
-        resolution_(timer_resolution_ns()) {}
-
-  void OnTestIterationStart(const testing::UnitTest&, int iteration) override { iteration_ = iteration; }
+  Measurer(const std::vector<std::string>& names, int total, long long budget_ns)
+      : row_(names.size(), -1), total_(total), first_(Clock::now()),
+        deadline_(first_ + std::chrono::nanoseconds(budget_ns)) {
+    for (size_t i = 0; i < names.size(); ++i) column_[names[i]] = i;
+  }
 
   void OnTestStart(const testing::TestInfo&) override { started_ = Clock::now(); }
 
   void OnTestEnd(const testing::TestInfo& info) override {
     auto elapsed = Clock::now() - started_;
+    auto column = column_.find(test_name(info));
+    if (column == column_.end()) return;
     if (!info.result()->Passed() || info.result()->Skipped()) {
-      notes_.push_back(test_name(info) + " failed while measured: " + failure_text(*info.result()));
+      send("{\"failed\":" + json_string(column->first) + "}");
       finish();
     }
-    if (iteration_ >= warmup_) {
-      series(test_name(info)).push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count());
-    }
+    row_[column->second] = std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
   }
 
+  // One row per completed run, warm-up runs included; a run that missed a test ends the measurement.
   void OnTestIterationEnd(const testing::UnitTest&, int iteration) override {
-    done_ = iteration + 1;
-    if (Clock::now() >= deadline_) finish();
+    if (std::find(row_.begin(), row_.end(), -1) != row_.end()) finish();
+    std::vector<std::string> ns;
+    for (long long value : row_) ns.push_back(std::to_string(value));
+    send("{\"ns\":" + json_list(ns) + "}");
+    std::fill(row_.begin(), row_.end(), -1);
+    if (iteration + 1 >= total_ || Clock::now() >= deadline_) finish();
   }
 
-  void OnTestProgramEnd(const testing::UnitTest&) override { finish(); }
-
- private:
-  // Writes the events and ends the process at once: gtest cannot stop a --gtest_repeat loop early.
+  // Sends the end marker and ends the process at once: gtest cannot stop a --gtest_repeat loop early.
   [[noreturn]] void finish() {
-    size_t runs = samples_.empty() ? 0 : std::max(0, done_ - warmup_);
-    for (const auto& [name, ns] : samples_) runs = std::min(runs, ns.size());
-    for (const auto& [name, ns] : samples_) {
-      std::string list;
-      for (size_t i = 0; i < runs; ++i) list += (i ? "," : "") + std::to_string(ns[i]);
-      out_.write("{\"event\":\"samples\",\"test\":" + json_string(name) + ",\"ns\":[" + list + "]}");
-    }
-    std::string notes;
-    for (const auto& note : notes_) notes += (notes.empty() ? "" : ",") + json_string(note);
-    out_.write("{\"event\":\"measured\",\"warmup\":" + std::to_string(std::min(done_, warmup_)) +
-               ",\"timerResolutionNs\":" + std::to_string(resolution_) + ",\"notes\":[" + notes + "]}");
+    long long elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - first_).count();
+    send("{\"end\":true,\"elapsedNs\":" + std::to_string(elapsed) + "}");
     std::_Exit(0);
   }
 
-  // The samples of one test, tests kept in the order they first ran.
-  std::vector<long long>& series(const std::string& name) {
-    for (auto& [known, ns] : samples_) {
-      if (known == name) return ns;
-    }
-    return samples_.emplace_back(name, std::vector<long long>{}).second;
-  }
-
-  Lines& out_;
-  const int warmup_;
+ private:
+  std::map<std::string, size_t> column_;
+  std::vector<long long> row_;
+  const int total_;
+  const Clock::time_point first_;
   const Clock::time_point deadline_;
-  const long long resolution_;
-  int iteration_ = 0;
-  int done_ = 0;
   Clock::time_point started_;
-  std::vector<std::pair<std::string, std::vector<long long>>> samples_;
-  std::vector<std::string> notes_;
 };
+
+// The flags a run depends on, whatever the environment or a constructor of the submission set.
+void set_run_flags(const std::string& filter, int repeat) {
+  GTEST_FLAG_SET(filter, filter);
+  GTEST_FLAG_SET(repeat, repeat);
+  GTEST_FLAG_SET(also_run_disabled_tests, false);
+  GTEST_FLAG_SET(fail_fast, false);
+  GTEST_FLAG_SET(shuffle, false);
+}
+
+int validate() {
+  set_run_flags("*", 1);
+  testing::UnitTest::GetInstance()->listeners().Append(new Validator);
+  send_test_list();
+  int code = RUN_ALL_TESTS();
+  send_failures_outside_tests();
+  bool passed = testing::UnitTest::GetInstance()->Passed();
+  send(std::string("{\"end\":true,\"passed\":") + (passed ? "true" : "false") + "}");
+  return code;
+}
+
+int measure() {
+  std::vector<std::string> names = lines_of(std::getenv("PHRONOSD_MEASURE_TESTS"));
+  std::vector<std::string> quoted, patterns;
+  for (const auto& name : names) {
+    quoted.push_back(json_string(name));
+    patterns.push_back(filter_pattern(name));
+  }
+  int total = static_cast<int>(env_number("PHRONOSD_WARMUP") + env_number("PHRONOSD_RUNS"));
+  send("{\"tests\":" + json_list(quoted) + ",\"timerResolutionNs\":" + std::to_string(timer_resolution_ns()) + "}");
+  testing::TestEventListeners& listeners = testing::UnitTest::GetInstance()->listeners();
+  delete listeners.Release(listeners.default_result_printer());
+  auto* measurer = new Measurer(names, total, env_number("PHRONOSD_BUDGET_MS") * 1000000LL);
+  listeners.Append(measurer);
+  if (names.empty() || total <= 0) measurer->finish();
+  std::string filter;
+  for (const auto& pattern : patterns) filter += (filter.empty() ? "" : ":") + pattern;
+  set_run_flags(filter, total);
+  return RUN_ALL_TESTS();  // the measurer ends the process after the last run
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s RESULTS_FILE [--measure]\n", argv[0]);
-    return 64;
-  }
-  bool measure = argc > 2 && std::string(argv[2]) == "--measure";
+  bool measuring = argc > 1 && std::strcmp(argv[1], "--measure") == 0;
   int gtest_argc = 1;
   testing::InitGoogleTest(&gtest_argc, argv);
-  static Lines out(argv[1]);
-  testing::TestEventListeners& listeners = testing::UnitTest::GetInstance()->listeners();
-  if (measure) {
-    int warmup = static_cast<int>(env_number("PHRONOSD_WARMUP"));
-    int total = warmup + static_cast<int>(env_number("PHRONOSD_RUNS"));
-    GTEST_FLAG_SET(repeat, std::max(total, 1));
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new Measurer(out, warmup, env_number("PHRONOSD_BUDGET_MS") * 1000000LL));
-  } else {
-    listeners.Append(new Validator(out));
-  }
-  return RUN_ALL_TESTS();
+  pthread_atfork(nullptr, nullptr, close_channel_in_child);
+  return measuring ? measure() : validate();
 }

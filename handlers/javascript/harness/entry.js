@@ -5,7 +5,7 @@
  */
 const fs = require('fs');
 const path = require('path');
-const { main, WORK } = require('/opt/phronosd/jest/harness');
+const { main, babelTransform, WORK } = require('/opt/phronosd/jest/harness');
 
 const MODULE_SYNTAX = /^[ \t]*(import[ \t]*[\w{*'"]|export[ \t{*])/m;
 const SCRIPT_FILE = /\.[cm]?jsx?$/;
@@ -22,13 +22,6 @@ function usesModuleSyntax() {
   return scriptFiles(WORK).some((file) => MODULE_SYNTAX.test(fs.readFileSync(file, 'utf8')));
 }
 
-function babelTransform() {
-  const options = {
-    babelrc: false,
-    configFile: false,
-    plugins: [require.resolve('@babel/plugin-transform-modules-commonjs')],
-  };
-  return { '\\.[cm]?jsx?$': [require.resolve('babel-jest'), options] };
-}
+const ES_MODULES = { plugins: ['@babel/plugin-transform-modules-commonjs'] };
 
-main(usesModuleSyntax() ? babelTransform() : {});
+main(() => (usesModuleSyntax() ? babelTransform('\\.[cm]?jsx?$', ES_MODULES) : {}));

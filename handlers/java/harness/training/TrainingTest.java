@@ -3,10 +3,13 @@ import static org.hamcrest.MatcherAssert.assertThat;
 import static org.hamcrest.Matchers.is;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -40,6 +43,11 @@ public class TrainingTest {
     @RepeatedTest(2)
     void repeated() {
         assertEquals(1, Training.square(1));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> dynamic() {
+        return Stream.of(DynamicTest.dynamicTest("seven", () -> assertEquals(49, Training.square(7))));
     }
 
     @Nested

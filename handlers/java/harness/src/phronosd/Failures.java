@@ -6,6 +6,7 @@ import java.util.Set;
 final class Failures {
     private static final int MAX_FRAMES = 8;
     private static final int MAX_CAUSES = 4;
+    private static final int BRIEF_LIMIT = 1000;
     private static final Set<String> FRAMEWORK_PREFIXES = Set.of(
             "org.junit.", "junit.", "org.opentest4j.", "org.assertj.", "org.hamcrest.", "java.", "jdk.", "sun.",
             "phronosd.");
@@ -25,6 +26,35 @@ final class Failures {
             current = current.getCause() == current ? null : current.getCause();
         }
         return text.toString().strip();
+    }
+
+    /** The exception (its text cut at BRIEF_LIMIT characters) and the first frame of the user's code. */
+    static String brief(Throwable failure) {
+        String text = failure.toString();
+        if (text.length() > BRIEF_LIMIT) {
+            text = text.substring(0, BRIEF_LIMIT) + " ...";
+        }
+        for (StackTraceElement frame : failure.getStackTrace()) {
+            if (isUserFrame(frame)) {
+                return text + " (at " + frame + ")";
+            }
+        }
+        return text;
+    }
+
+    /** The first frame, in the failure or its causes, of a class nested in one of these top-level
+     *  classes (binary names), or null. */
+    static StackTraceElement firstFrameOf(Throwable failure, Set<String> topLevelClasses) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            for (StackTraceElement frame : t.getStackTrace()) {
+                String name = frame.getClassName();
+                int nested = name.indexOf('$');
+                if (topLevelClasses.contains(nested < 0 ? name : name.substring(0, nested))) {
+                    return frame;
+                }
+            }
+        }
+        return null;
     }
 
     private static boolean isUserFrame(StackTraceElement frame) {

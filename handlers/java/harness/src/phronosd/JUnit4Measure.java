@@ -68,15 +68,21 @@ final class JUnit4Measure {
         @Override
         public void testFinished(Description d) {
             long ns = System.nanoTime() - started.get(d);
-            String name = TestNames.ofJUnit4(d.getClassName(), d.getMethodName());
-            if (m.knows(name)) {
+            String name = nameOf(d);
+            if (m.knows(name) && !m.stopped()) {
                 m.record(name, ns);
             }
         }
 
         @Override
         public void testFailure(Failure failure) {
-            m.stop(failure.getDescription().getDisplayName() + " failed while measured: " + failure.getException());
+            String name = nameOf(failure.getDescription());
+            m.stop(m.knows(name) ? m.failedNote(name, failure.getException())
+                    : Measurement.partFailedNote(name, failure.getException()));
+        }
+
+        private static String nameOf(Description d) {
+            return d.getMethodName() == null ? d.getDisplayName() : TestNames.ofJUnit4(d.getClassName(), d.getMethodName());
         }
     }
 }

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
 import org.junit.platform.launcher.EngineFilter;
 import org.junit.platform.launcher.Launcher;
@@ -21,21 +22,32 @@ import org.junit.platform.launcher.core.LauncherFactory;
  * Launcher (one more discovery, not one per run) where {@link MeasureInterceptor} repeats each test.
  */
 public final class Main {
-    private static final Path WORK = Path.of("/work");
-    private static final Path CLASSES = Path.of("/tmp/phronosd/classes");
+    /** The submitted files: the working directory the supervisor started this harness in. */
+    private static final Path WORK = Path.of("").toAbsolutePath();
+    /** Compiled classes, under this harness's own scratch folder. */
+    private static final Path CLASSES = Path.of(System.getenv().getOrDefault("TMPDIR", "/tmp"), "phronosd", "classes");
 
     private final Reporter reporter;
-    private final Map<String, String> env = System.getenv();
+    private final Job job;
     private volatile ResultListener listener;
+    private volatile Measurement measurement;
     private volatile boolean finished;
     private boolean resultsReported;
 
-    private Main(Reporter reporter) {
+    private Main(Job job, Reporter reporter) {
+        this.job = job;
         this.reporter = reporter;
     }
 
     public static void main(String[] args) throws Exception {
-        Main main = new Main(new Reporter(Integer.parseInt(System.getenv("PHRONOSD_REPORT_FD"))));
+        Job job = Job.fromStdin();
+        Reporter reporter = Reporter.open(job);
+        if (job.pooled()) {
+            Preload.run(CLASSES.getParent());
+            reporter.emit("ready");
+            job = job.assigned();
+        }
+        Main main = new Main(job, reporter);
         Runtime.getRuntime().addShutdownHook(new Thread(main::exitedEarly));
         int code;
         try {
@@ -52,7 +64,8 @@ public final class Main {
 
     private int run() throws Exception {
         reporter.emit("phase", "name", "compile");
-        SourceCompiler.Result compiled = SourceCompiler.compile(WORK, Path.of(env.get("PHRONOSD_TEST_FILE")), CLASSES);
+        SourceCompiler.Result compiled = SourceCompiler.compile(
+                WORK, Path.of(job.get("PHRONOSD_TEST_FILE")), Path.of(job.get("PHRONOSD_SOLUTION_FILE")), CLASSES);
         if (!compiled.ok()) {
             reporter.emit("compile_error", "message", compiled.errors());
             return 1;
@@ -65,17 +78,18 @@ public final class Main {
         }
         Launcher launcher = LauncherFactory.create();
         reporter.emit("phase", "name", "validate");
-        listener = new ResultListener();
+        listener = new ResultListener(Set.copyOf(compiled.solutionClasses()));
         launcher.execute(request(testClasses, false), listener);
         reportResults();
         reporter.emit("validated");
-        if (env.get("PHRONOSD_MODE").equals("run") && listener.measurable()) {
+        if (job.get("PHRONOSD_MODE").equals("run") && listener.measurable()) {
             measure(launcher, testClasses, loader);
         }
         return listener.measurable() ? 0 : 1;
     }
 
-    private static LauncherDiscoveryRequest request(List<Class<?>> testClasses, boolean measuring) {
+    /** The suite of these classes; `measuring`: with MeasureInterceptor, without JUnit 4 (timed apart). */
+    static LauncherDiscoveryRequest request(List<Class<?>> testClasses, boolean measuring) {
         LauncherDiscoveryRequestBuilder builder = LauncherDiscoveryRequestBuilder.request()
                 .selectors(testClasses.stream().map(DiscoverySelectors::selectClass).toList())
                 .configurationParameter("junit.jupiter.extensions.autodetection.enabled", String.valueOf(measuring));
@@ -87,13 +101,18 @@ public final class Main {
 
     private void measure(Launcher launcher, List<Class<?>> testClasses, ClassLoader loader) throws Exception {
         reporter.emit("phase", "name", "measure");
-        long resolution = Measurement.timerResolutionNs();
+        long started = System.nanoTime();
         Map<String, String> names = listener.passedNamesByUniqueId();
+        String stepFd = job.variables().get("PHRONOSD_STEP_FD");
         Measurement m = new Measurement(
-                Warmup.parse(env.get("PHRONOSD_WARMUP")),
-                Integer.parseInt(env.get("PHRONOSD_RUNS")),
-                Long.parseLong(env.get("PHRONOSD_BUDGET_MS")) * 1_000_000L,
-                List.copyOf(names.values()));
+                started,
+                Warmup.parse(job.get("PHRONOSD_WARMUP")),
+                Integer.parseInt(job.get("PHRONOSD_RUNS")),
+                Long.parseLong(job.get("PHRONOSD_BUDGET_MS")) * 1_000_000L,
+                List.copyOf(names.values()),
+                reporter,
+                stepFd != null);
+        measurement = m;
         MeasureInterceptor.names = names;
         MeasureInterceptor.measurement = m;
         PrintStream out = System.out;
@@ -102,14 +121,21 @@ public final class Main {
         System.setOut(discard);
         System.setErr(discard);
         PeakRss.restart();
-        try {
-            launcher.execute(request(testClasses, true));
+        Stepper.SuiteRun suite = () -> {
+            launcher.execute(request(testClasses, true), new MeasureListener(m));
             JUnit4Measure.run(m, names, loader);
+        };
+        try {
+            if (stepFd == null) {
+                suite.run();
+            } else {
+                Stepper.run(m, reporter, stepFd, suite);
+            }
         } finally {
             System.setOut(out);
             System.setErr(err);
         }
-        m.report(reporter, resolution, PeakRss.bytes());
+        m.report(PeakRss.bytes());
     }
 
     /** Emits one `test` event per test, once (also from the OutOfMemoryError and System.exit paths). */
@@ -125,12 +151,19 @@ public final class Main {
         }
     }
 
-    /** Shutdown hook: the code under test called System.exit. Report what ran (no `validated`). */
+    /** Shutdown hook: the code under test called System.exit (or a signal stopped the JVM). Report
+     *  what ran: the tests (never `validated`), or in the measure phase why it ended. */
     private void exitedEarly() {
         if (finished) {
             return;
         }
-        reportResults();
-        System.err.println("phronosd: the code under test called System.exit before the suite finished");
+        Measurement m = measurement;
+        if (m == null) {
+            reportResults();
+            System.err.println("phronosd: the code under test called System.exit before the suite finished");
+            return;
+        }
+        m.stop("the JVM was made to exit (System.exit or a signal) while the tests were measured");
+        m.report(PeakRss.bytes());
     }
 }

@@ -4,33 +4,80 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 
-/** Writes report events, one JSON object per line, to the supervisor's private pipe. */
+/**
+ * Writes report events to the supervisor's private pipe: each line is {@code <token> <json>}, where
+ * the token is the per-run secret the supervisor accepts lines by. Lines the code under test writes
+ * to the same pipe (it can find the descriptor) lack it and are dropped.
+ *
+ * <p>Each line is written with one write(2) and starts with a newline, so bytes the code under test
+ * left in the pipe without a newline end up on a line of their own instead of spoiling this one. A
+ * line of at most {@link #ATOMIC_LINE} bytes is written atomically (Linux's PIPE_BUF), so a thread of
+ * the code under test writing at the same moment cannot split it either: a {@code message} is
+ * trimmed to keep its line within that size.
+ */
 final class Reporter {
-    private final OutputStream out;
+    static final int ATOMIC_LINE = 4096;
+    private static final String TRIMMED = " ... (trimmed)";
 
-    Reporter(int fd) throws IOException {
-        out = new FileOutputStream("/proc/self/fd/" + fd);
+    private final OutputStream out;
+    private final byte[] prefix;
+
+    private Reporter(OutputStream out, String token) {
+        this.out = out;
+        this.prefix = ("\n" + token + " ").getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** The reporter of this job: its report descriptor, its token. */
+    static Reporter open(Job job) throws IOException {
+        return new Reporter(new FileOutputStream("/proc/self/fd/" + job.get("PHRONOSD_REPORT_FD")), job.token());
     }
 
     /** Fields come in name/value pairs; values are strings, numbers, booleans, lists or null. */
     synchronized void emit(String event, Object... fields) {
-        StringBuilder line = new StringBuilder("{\"event\":");
-        Json.append(line, event);
-        for (int i = 0; i < fields.length; i += 2) {
-            line.append(',');
-            Json.append(line, (String) fields[i]);
-            line.append(':');
-            Json.append(line, fields[i + 1]);
+        byte[] json = encode(event, fields);
+        if (prefix.length + json.length + 1 > ATOMIC_LINE) {
+            json = encode(event, trimMessage(fields, prefix.length + json.length + 1 - ATOMIC_LINE));
         }
-        line.append("}\n");
+        byte[] line = Arrays.copyOf(prefix, prefix.length + json.length + 1);
+        System.arraycopy(json, 0, line, prefix.length, json.length);
+        line[line.length - 1] = '\n';
         try {
-            out.write(line.toString().getBytes(StandardCharsets.UTF_8));
+            out.write(line);
             out.flush();
         } catch (IOException e) {
             throw new IllegalStateException("report channel closed", e);
         }
+    }
+
+    private static byte[] encode(String event, Object... fields) {
+        StringBuilder json = new StringBuilder("{\"event\":");
+        Json.append(json, event);
+        for (int i = 0; i < fields.length; i += 2) {
+            json.append(',');
+            Json.append(json, (String) fields[i]);
+            json.append(':');
+            Json.append(json, fields[i + 1]);
+        }
+        return json.append('}').toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** The fields with their `message` shortened by at least `excess` bytes of JSON (each character
+     *  dropped takes one byte or more with it; a surrogate pair is never split). */
+    private static Object[] trimMessage(Object[] fields, int excess) {
+        Object[] trimmed = fields.clone();
+        for (int i = 0; i < trimmed.length; i += 2) {
+            if (trimmed[i].equals("message") && trimmed[i + 1] instanceof String text) {
+                int keep = Math.max(0, text.length() - excess - TRIMMED.length());
+                if (keep > 0 && Character.isHighSurrogate(text.charAt(keep - 1))) {
+                    keep--;
+                }
+                trimmed[i + 1] = text.substring(0, keep) + TRIMMED;
+            }
+        }
+        return trimmed;
     }
 
     /** Minimal JSON encoding of the values events carry. */

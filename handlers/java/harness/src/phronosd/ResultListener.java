@@ -3,6 +3,7 @@ package phronosd;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.engine.support.descriptor.MethodSource;
@@ -12,15 +13,24 @@ import org.junit.platform.launcher.TestPlan;
 
 /**
  * Collects one result per test from the JUnit Platform. A container that fails (@BeforeAll,
- * a failing argument source, @AfterAll) fails the tests it covers; a skipped container skips them.
+ * a failing argument source, @AfterAll) fails the tests it covers; a skipped or aborted container
+ * skips them. An abort (a failed assumption: TestAbortedException, JUnit 4's
+ * AssumptionViolatedException) is a skip only when the solution's code is not on its stack trace:
+ * a solution that aborts the test it cannot pass makes that test fail.
  */
 final class ResultListener implements TestExecutionListener {
     record Result(String name, String status, double durationMs, String message) {}
 
     private final Map<String, Result> results = new LinkedHashMap<>();
     private final Map<String, Long> started = new ConcurrentHashMap<>();
+    private final Set<String> solutionClasses;
     private TestPlan plan;
     private TestNames names;
+
+    /** solutionClasses: binary names of the top-level classes of the solution file. */
+    ResultListener(Set<String> solutionClasses) {
+        this.solutionClasses = solutionClasses;
+    }
 
     @Override
     public void testPlanExecutionStarted(TestPlan testPlan) {
@@ -46,6 +56,11 @@ final class ResultListener implements TestExecutionListener {
             results.put(id.getUniqueId(), testResult(id, outcome));
         } else if (outcome.getStatus() == TestExecutionResult.Status.FAILED) {
             failCoveredTests(id, outcome.getThrowable().map(Failures::describe).orElse("failed"));
+        } else if (outcome.getStatus() == TestExecutionResult.Status.ABORTED) {
+            Throwable abort = outcome.getThrowable().orElse(null);
+            for (TestIdentifier leaf : leavesWithoutResult(id)) {
+                results.put(leaf.getUniqueId(), aborted(names.of(leaf), 0.0, abort));
+            }
         }
     }
 
@@ -54,12 +69,21 @@ final class ResultListener implements TestExecutionListener {
         double ms = start == null ? 0.0 : Math.round((System.nanoTime() - start) / 1e3) / 1e3;
         Throwable failure = outcome.getThrowable().orElse(null);
         String message = failure == null ? null : Failures.describe(failure);
-        String status = switch (outcome.getStatus()) {
-            case SUCCESSFUL -> "passed";
-            case ABORTED -> "skipped";
-            case FAILED -> failure instanceof AssertionError ? "failed" : "error";
+        return switch (outcome.getStatus()) {
+            case SUCCESSFUL -> new Result(names.of(id), "passed", ms, message);
+            case ABORTED -> aborted(names.of(id), ms, failure);
+            case FAILED -> new Result(names.of(id), failure instanceof AssertionError ? "failed" : "error", ms, message);
         };
-        return new Result(names.of(id), status, ms, message);
+    }
+
+    /** A test aborted at run time: skipped, unless the solution's code raised the abort. */
+    private Result aborted(String name, double ms, Throwable abort) {
+        StackTraceElement solutionFrame = abort == null ? null : Failures.firstFrameOf(abort, solutionClasses);
+        if (solutionFrame == null) {
+            return new Result(name, "skipped", ms, abort == null ? null : Failures.describe(abort));
+        }
+        return new Result(name, "failed", ms, "the solution's code aborted this test (at " + solutionFrame
+                + "); a test the solution skips does not pass\n" + Failures.describe(abort));
     }
 
     /** Tests that never ran get the container's failure; tests that passed before it (@AfterAll) too. */

@@ -20,17 +20,16 @@ import javax.tools.ToolProvider;
  * loads are shared with the run through the image's class-data-sharing archive.
  */
 final class SourceCompiler {
-    private static final int MESSAGE_LIMIT = 20_000;
-
-    /** The outcome: the top-level classes declared in the test file, or javac's messages. */
-    record Result(List<String> testClasses, String errors) {
+    /** The outcome: the top-level classes declared in the test file and in the solution file (binary
+     *  names), or javac's messages. */
+    record Result(List<String> testClasses, List<String> solutionClasses, String errors) {
         boolean ok() {
             return errors == null;
         }
     }
 
     /** Compiles every .java file under workDir (relative paths, so messages name them as the user does). */
-    static Result compile(Path workDir, Path testFile, Path classesDir) throws IOException {
+    static Result compile(Path workDir, Path testFile, Path solutionFile, Path classesDir) throws IOException {
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         Files.createDirectories(classesDir);
         try (StandardJavaFileManager files = javac.getStandardFileManager(null, null, StandardCharsets.UTF_8)) {
@@ -42,9 +41,13 @@ final class SourceCompiler {
             JavacTask task = (JavacTask) javac.getTask(
                     output, files, null, options, null, files.getJavaFileObjectsFromPaths(sources(workDir)));
             List<String> testClasses = new ArrayList<>();
+            List<String> solutionClasses = new ArrayList<>();
             task.addTaskListener(topLevelTypesOf(testFile, testClasses));
+            task.addTaskListener(topLevelTypesOf(solutionFile, solutionClasses));
             boolean compiled = task.call();
-            return compiled ? new Result(testClasses, null) : new Result(List.of(), trimmed(output.toString()));
+            return compiled
+                    ? new Result(testClasses, solutionClasses, null)
+                    : new Result(List.of(), List.of(), output.toString().strip());
         }
     }
 
@@ -57,9 +60,9 @@ final class SourceCompiler {
         }
     }
 
-    /** Records the binary names of the top-level types javac analyses in the test file. */
-    private static TaskListener topLevelTypesOf(Path testFile, List<String> names) {
-        Path wanted = testFile.toAbsolutePath().normalize();
+    /** Records the binary names of the top-level types javac analyses in one source file. */
+    private static TaskListener topLevelTypesOf(Path file, List<String> names) {
+        Path wanted = file.toAbsolutePath().normalize();
         return new TaskListener() {
             @Override
             public void finished(TaskEvent event) {
@@ -70,11 +73,5 @@ final class SourceCompiler {
                 }
             }
         };
-    }
-
-    /** javac's own report (file:line: error, the source line, a caret), trimmed. */
-    private static String trimmed(String output) {
-        String text = output.strip();
-        return text.length() > MESSAGE_LIMIT ? text.substring(0, MESSAGE_LIMIT) + "\n..." : text;
     }
 }

@@ -1,0 +1,3 @@
+module phronosd.invalid/runner
+
+go 1.24
