@@ -126,8 +126,9 @@ class BenchFiles:
         return self.accuracy.replace("ITERATIONS", str(iterations)).replace("BATCH", str(REFERENCE_BATCH))
 
 
-def example(language: Language) -> tuple[str, str]:
-    folder = ROOT / "handlers" / language.name / "example"
+def example(language: Language, case: str = "") -> tuple[str, str]:
+    """An example suite of a language folder (`case`: a folder under its `example/`)."""
+    folder = ROOT / "handlers" / language.name / "example" / case
     return (folder / language.solution_file).read_text(), (folder / language.test_file).read_text()
 
 
@@ -258,13 +259,15 @@ async def bench_language(
     solution, tests = example(language)
     body = {"language": name, "solution": solution, "tests": tests}
     times = await validation_times(lane, body, args.requests, pooled=False)
-    pooled = await validation_times(pool, body, args.requests, pooled=True)
-    ratio = statistics.median(pooled) / statistics.median(times)
-    target = TARGET_POOL_RATIO[name]
-    rows["pool"] = (
-        f"| {name} | {statistics.median(times):.3f} | {statistics.median(pooled):.3f} | {quantile(pooled, 0.9):.3f} "
-        f"| {ratio:.2f} | {target:g} ({mark(ratio <= target)}) | {await idle_pool_rss_mb(pool, name):.0f} |"
-    )
+    if language.poolable:
+        pooled = await validation_times(pool, body, args.requests, pooled=True)
+        ratio = statistics.median(pooled) / statistics.median(times)
+        target = TARGET_POOL_RATIO[name]
+        rows["pool"] = (
+            f"| {name} | {statistics.median(times):.3f} | {statistics.median(pooled):.3f} "
+            f"| {quantile(pooled, 0.9):.3f} | {ratio:.2f} | {target:g} ({mark(ratio <= target)}) "
+            f"| {await idle_pool_rss_mb(pool, name):.0f} |"
+        )
     run_s, _ = await timed_post(lane, "/api/execute/run", {**body, "runs": RUNS})
 
     files = bench_files(language)
@@ -302,7 +305,7 @@ async def bench_language(
         f"| {repeats[0][0] * 100:+.1f} .. {repeats[-1][0] * 100:+.1f} | {mark(abs(error) <= ACCURACY)} | {flags(both)} |"
     )
 
-    if name in MORE_WORK and args.compare_trials:
+    if name in MORE_WORK and args.compare_trials and language.comparable:
         rows["compare"] = await compare_row(lane, language, files, iterations, args.compare_trials)
 
     if name in SEED_LANGUAGES and args.seed_runs:
@@ -386,7 +389,9 @@ async def burst_row(pool_size: int, total: int = 20, concurrency: int = 5) -> st
     burst's wall time and the daemon's peak RSS (VmHWM) afterwards."""
     port = free_port()
     command = [
-        str(ROOT / ".venv" / "bin" / "phronosd"),
+        sys.executable,  # this interpreter: its phronosd is the one whose image tags the bench uses
+        "-m",
+        "phronosd",
         "serve",
         "--port",
         str(port),

@@ -27,10 +27,11 @@ from .openapi import setup_openapi
 from .ownership import InstanceTaken, claim_instance
 from .pool import WarmPool
 from .request_schemas import SchemaSet
-from .sandbox import Sandbox
+from .sandbox import Sandbox, registered_runtimes
 from .settings import Settings
-from .views import routes
+from .views import health, routes
 from .webhooks import WebhookPolicy, WebhookSender
+from .workers_view import routes as workers_routes
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
     if shutil.which(settings.docker_binary) is None:
         raise StartupError(f"the docker CLI {settings.docker_binary!r} was not found (setting docker_binary)")
     docker = DockerCli(settings.docker_binary)
-    images = Images(docker, settings.image_prefix, list(app[REGISTRY].languages.values()))
+    images = Images(docker, settings.image_prefix, list(app[REGISTRY].languages.values()), settings.image_libraries)
     sandbox = Sandbox(docker, settings.instance_name)
     probe = DockerProbe(docker, images, settings.docker_probe_ttl_s, on_reachable=sandbox.retry_removals)
     try:
@@ -53,6 +54,7 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
     except ValueError as exc:
         raise StartupError(f"setting measure_cpus: {exc}") from None
     keep_off_lanes(cpus)
+    await require_runtimes(docker, settings, app[REGISTRY])
     pooled = pool_languages(app[REGISTRY], settings.warm_pool_languages)
     pool = WarmPool(
         docker,
@@ -114,6 +116,26 @@ def pool_languages(registry: Registry, names: tuple[str, ...]) -> list[Language]
     return [lang for lang in chosen if lang.poolable]
 
 
+async def require_runtimes(docker: DockerCli, settings: Settings, registry: Registry) -> None:
+    """Refuse to start when a language would run under a container runtime the engine has not
+    registered (every request of it would fail); an engine that does not answer is only logged."""
+    unknown = [name for name in settings.runtime_languages if name.lower() not in registry.languages]
+    if unknown:
+        known = ", ".join(registry.languages)
+        raise StartupError(f"setting runtime_languages: unknown language {unknown[0]!r} (known: {known})")
+    try:
+        registered = await registered_runtimes(docker)
+    except DockerUnavailable as exc:
+        log.warning("container runtimes not checked at start-up: %s", exc.message)
+        return
+    missing = sorted(settings.runtimes(list(registry.languages)) - set(registered))
+    if missing:
+        raise StartupError(
+            f"setting runtime: the Docker engine has no runtime {missing[0]!r} "
+            f"(it has {', '.join(sorted(registered))}); `phronosd check` says how to register it"
+        )
+
+
 async def sweep(sandbox: Sandbox, when: str) -> None:
     try:
         count = await sandbox.sweep()
@@ -123,6 +145,17 @@ async def sweep(sandbox: Sandbox, when: str) -> None:
         return
     if count:
         log.info("container sweep at %s removed %d container(s)", when, count)
+
+
+def add_routes(app: web.Application, settings: Settings) -> None:
+    """A worker serves only /health (and /metrics); a cluster's API nodes also list the workers."""
+    if settings.role == "worker":
+        app.router.add_get("/health", health, name="health")
+        return
+    app.add_routes(routes)
+    app.add_routes(job_routes)
+    if settings.queue_url:
+        app.add_routes(workers_routes)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -137,10 +170,15 @@ def create_app(settings: Settings) -> web.Application:
     app[STARTED] = time.monotonic()
     app[REGISTRY] = registry = Registry.discover()
     app[SCHEMAS] = SchemaSet.load(tuple(registry.names_and_aliases()))
-    app.cleanup_ctx.append(execution_ctx)
-    app.cleanup_ctx.append(jobs_ctx)
-    app.add_routes(routes)
-    app.add_routes(job_routes)
+    if settings.role != "api":
+        app.cleanup_ctx.append(execution_ctx)
+    if settings.queue_url:
+        from .cluster import cluster_ctx  # loads the Redis client: only for a cluster
+
+        app.cleanup_ctx.append(cluster_ctx)
+    else:
+        app.cleanup_ctx.append(jobs_ctx)
+    add_routes(app, settings)
     setup_metrics(app)
     setup_openapi(app)  # last: the document covers every route added before it
     return app

@@ -17,6 +17,7 @@ from pathlib import Path
 from .docker import DockerCli, DockerUnavailable
 from .images import Images
 from .languages import Registry
+from .sandbox import registered_runtimes
 from .settings import Settings
 
 MIN_FREE_BYTES = 5 << 30  # a runner image is 0.2-1.5 GB; building needs room for layers beside it
@@ -110,9 +111,44 @@ def check_disk(engine: dict[str, str]) -> Finding:
     return Finding("ok", "disk", detail)
 
 
+RUNSC_REGISTRATION = (
+    '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--platform=ptrace"]}}}'
+)
+
+
+def registration_fix(runtime: str) -> str:
+    """How to register a runtime: for gVisor, the daemon.json entry that works with phronosd's flags."""
+    reload = "then reload the engine's configuration: kill -HUP $(pidof dockerd), running containers untouched"
+    if runtime == "runsc":
+        return (
+            "apt-get install runsc (or ./install.sh --with-runsc, which does all of this); merge "
+            f"{RUNSC_REGISTRATION} into /etc/docker/daemon.json (--network=none: runsc refuses the host's "
+            f"network namespace otherwise; --platform=ptrace: needs no KVM); {reload}"
+        )
+    return f'add {runtime!r} under "runtimes" in /etc/docker/daemon.json (its binary\'s path), {reload}'
+
+
+async def check_runtimes(docker: DockerCli, settings: Settings) -> list[Finding]:
+    """Each container runtime the settings use, registered with the engine or not."""
+    try:
+        registered = await registered_runtimes(docker)
+    except DockerUnavailable as exc:
+        return [Finding("fail", "container runtime", exc.message, "check the docker engine finding")]
+    findings = []
+    for runtime in sorted(settings.runtimes(list(Registry.discover().languages))):
+        what = f"runtime {runtime}"
+        if runtime in registered:
+            findings.append(Finding("ok", what, f"registered ({registered[runtime] or 'built in'})"))
+        else:
+            known = ", ".join(sorted(registered))
+            detail = f"not registered with the engine (it has {known})"
+            findings.append(Finding("fail", what, detail, registration_fix(runtime)))
+    return findings
+
+
 async def check_images(docker: DockerCli, settings: Settings) -> list[Finding]:
     registry = Registry.discover()
-    images = Images(docker, settings.image_prefix, list(registry.languages.values()))
+    images = Images(docker, settings.image_prefix, list(registry.languages.values()), settings.image_libraries)
     await images.refresh()
     findings = []
     for name in registry.languages:
@@ -171,7 +207,8 @@ async def run_checks(settings: Settings) -> list[Finding]:
     engine_finding, engine = await check_engine(docker)
     findings.append(engine_finding)
     if engine_finding.level == "ok":
-        findings += [check_cgroup(engine), check_disk(engine), *await check_images(docker, settings)]
+        findings += [check_cgroup(engine), check_disk(engine), *await check_runtimes(docker, settings)]
+        findings += await check_images(docker, settings)
     listen = check_listen_socket(settings)
     if listen:
         findings.append(listen)

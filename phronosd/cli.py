@@ -1,4 +1,4 @@
-"""Command line: `phronosd [serve]`, `phronosd images build [LANG...]|list|prune`, `phronosd check`,
+"""Command line: `phronosd [serve]`, `phronosd worker`, `phronosd images build [LANG...]|list|prune`, `phronosd check`,
 `phronosd sweep`. Settings flags are accepted before and after the subcommand. The client commands
 `phronosd validate|run|compare` (phronosd/cli_client.py) talk to a running daemon and take no settings."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 
 from . import cli_client, logs
@@ -32,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
         return parent.add_parser(name, help=help, parents=[settings_flags])
 
     command("serve", "run the daemon (the default)")
+    command("worker", "run a cluster worker: jobs from queue_url, no HTTP API but /health (same as role = worker)")
     images = command("images", "runner images").add_subparsers(dest="images_command", required=True)
     build = command("build", "build the missing runner images (and the base image)", images)
     build.add_argument("languages", nargs="*", help="languages to build (default: all)")
@@ -50,7 +52,7 @@ def say(line: str) -> None:
 async def images_command(settings: Settings, command: str, names: list[str]) -> int:
     registry = Registry.discover()
     docker = DockerCli(settings.docker_binary)
-    images = Images(docker, settings.image_prefix, list(registry.languages.values()))
+    images = Images(docker, settings.image_prefix, list(registry.languages.values()), settings.image_libraries)
     await images.refresh()
     if command == "list":
         for info in images.describe():
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.pop("languages", [])
     try:
         settings = settings_module.load(args)
+        if command == "worker":
+            settings = dataclasses.replace(settings, role="worker")
         logs.configure(settings)
         if command == "check":
             return asyncio.run(check_command(settings, say))

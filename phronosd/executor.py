@@ -40,6 +40,7 @@ def limits_for(
         cpu_quota=None if core is not None else settings.cpus,
         pids=min(language.pids or settings.pids_limit, settings.pids_limit),
         output_limit=settings.output_limit_bytes,
+        runtime=settings.runtime_for(language.name),
     )
 
 

@@ -64,9 +64,16 @@ def is_executable(entry: Traversable) -> bool:
         return False
 
 
-def build_context(language: str) -> tuple[bytes, str]:
-    """The tar archive streamed to `docker build -`, and its content hash."""
-    digest = hashlib.sha256()
+def library_packages(language: Language, with_libraries: bool) -> str:
+    """The build argument `PHRONOSD_LIBRARIES`: the Debian packages of the language's libraries, space
+    separated; empty for an image without them (setting `image_libraries = false`)."""
+    return " ".join(sorted(set(language.libraries.values()))) if with_libraries else ""
+
+
+def build_context(language: str, libraries: str = "") -> tuple[bytes, str]:
+    """The tar archive streamed to `docker build -`, and its hash: the content's and the libraries'
+    (an image without them is another tag)."""
+    digest = hashlib.sha256(f"PHRONOSD_LIBRARIES={libraries}\0".encode() if libraries else b"")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, entry in context_files(language):
@@ -91,9 +98,13 @@ class ImageInfo:
 class Images:
     """Which runner images exist; tags are computed once per daemon (the handlers do not change)."""
 
-    def __init__(self, docker: DockerCli, prefix: str, languages: list[Language]):
+    def __init__(self, docker: DockerCli, prefix: str, languages: list[Language], with_libraries: bool = True):
         self.docker = docker
-        self.tags = {lang.name: f"{prefix}{lang.name}:{build_context(lang.name)[1]}" for lang in languages}
+        self.libraries = {lang.name: library_packages(lang, with_libraries) for lang in languages}
+        self.tags = {
+            lang.name: f"{prefix}{lang.name}:{build_context(lang.name, self.libraries[lang.name])[1]}"
+            for lang in languages
+        }
         self.present: set[str] = set()
         self.sizes: dict[str, str] = {}
         self.labels: dict[str, dict[str, str]] = {}
@@ -188,10 +199,22 @@ class ImageBuilder:
         if self.images.ready(language):
             self.say(f"{language}: {tag} is up to date")
             return True
-        context, _ = build_context(language)
-        self.say(f"{language}: building {tag} ...")
+        libraries = self.images.libraries[language]
+        context, _ = build_context(language, libraries)
+        self.say(f"{language}: building {tag} ..." + ("" if libraries else " (without libraries)"))
         result = await self.docker.run(
-            ["build", "-t", tag, "--label", f"{LANGUAGE_LABEL}={language}", "-f", f"{language}/Dockerfile", "-"],
+            [
+                "build",
+                "-t",
+                tag,
+                "--label",
+                f"{LANGUAGE_LABEL}={language}",
+                "--build-arg",
+                f"PHRONOSD_LIBRARIES={libraries}",
+                "-f",
+                f"{language}/Dockerfile",
+                "-",
+            ],
             stdin=context,
             timeout=3600,
             stdout_limit=16 << 20,
@@ -207,10 +230,10 @@ class ImageBuilder:
         return True
 
     async def label_versions(self, language: Language, tag: str) -> bool:
-        """Read the versions of the language's packages (`Language.version_packages`) from the built
+        """Read the versions of the language's packages (`Language.version_packages`, its libraries) from the built
         image's dpkg database and add them as labels (a label-only image under the same tag), so
         `/api/languages` reports what is installed, not what someone typed."""
-        packages = sorted(set(language.version_packages.values()))
+        packages = sorted(set(language.version_packages.values()) | set(self.images.libraries[language.name].split()))
         if not packages:
             return True
         query = await self.docker.run(

@@ -121,7 +121,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    if job.status in FINISHED and job.id not in service.logs:
+    if job.status in FINISHED and not service.has_events(job.id):
         # Finished before this daemon started: its end is all there is to tell.
         for number, (kind, data) in enumerate((("status", {"status": job.status}), ("result", describe(job))), 1):
             if number > last:

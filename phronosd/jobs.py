@@ -68,6 +68,21 @@ class JobSpec:
     webhook: dict[str, str] | None
     idempotency_key: str | None
 
+    def new_job(self, owner: str, client: str) -> Job:
+        """A queued job of this submission, under a fresh id."""
+        return Job(
+            id=secrets.token_hex(16),
+            kind=self.kind,
+            owner=owner,
+            client=client,
+            status="queued",
+            request=self.request,
+            created_at=time.time(),
+            idempotency_key=self.idempotency_key,
+            webhook_url=self.webhook["url"] if self.webhook else None,
+            webhook_secret=self.webhook["secret"] if self.webhook else None,
+        )
+
 
 def iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
@@ -155,18 +170,7 @@ class JobService:
             if known is not None:
                 out.append((known, False))
                 continue
-            job = Job(
-                id=secrets.token_hex(16),
-                kind=spec.kind,
-                owner=owner,
-                client=client,
-                status="queued",
-                request=spec.request,
-                created_at=time.time(),
-                idempotency_key=spec.idempotency_key,
-                webhook_url=spec.webhook["url"] if spec.webhook else None,
-                webhook_secret=spec.webhook["secret"] if spec.webhook else None,
-            )
+            job = spec.new_job(owner, client)
             new.append(job)
             out.append((job, True))
         queued = sum(len(q) for q in self.queues.values())
@@ -219,6 +223,10 @@ class JobService:
                     queue.remove(queued)
         await self.finish(job, "cancelled")
         return job
+
+    def has_events(self, job_id: str) -> bool:
+        """Whether the job's events are kept (a job that finished before this start has none)."""
+        return job_id in self.logs
 
     def log(self, job_id: str) -> JobEvents:
         if job_id not in self.logs:

@@ -70,6 +70,10 @@ class Language:
     # Debian package whose installed version says it. `phronosd images build` reads the versions
     # from the image's dpkg database and stores them as image labels.
     version_packages: Mapping[str, str] = field(default_factory=dict)
+    # Libraries installed in the image for solutions to use (handlers/README.md: libraries): the name
+    # a solution knows one by -> its Debian package, which the image build installs (the build
+    # argument PHRONOSD_LIBRARIES) unless the setting image_libraries is false.
+    libraries: Mapping[str, str] = field(default_factory=dict)
     # What the harness supports beyond validate and run (handlers/README.md): the warm pool's
     # pre-loaded start, and a compare job's stepped, interleaved runs.
     poolable: bool = False
@@ -127,16 +131,22 @@ class Language:
                 "tmpTmpfsMb": self.tmp_tmpfs_mb,
             },
             "frameworkConfigFiles": list(self.framework_config_files),
+            "libraries": [
+                {"name": name, "version": upstream_version(installed[package]), "package": package}
+                for name, package in sorted(self.libraries.items())
+                if installed.get(package)
+            ],
             "features": {"warmPool": self.poolable, "compare": self.comparable},
         }
 
 
 def upstream_version(debian_version: str | None) -> str | None:
-    """`1:2.3.4+dfsg-1~bpo1` -> `2.3.4`: the upstream part of a Debian version, None if unknown."""
+    """The upstream part of a Debian version, None if unknown: `1:2.3.4+dfsg-1~bpo1` -> `2.3.4`; a
+    snapshot keeps its date, `0.0~git20231006.7918f67-1` -> `0.0~git20231006.7918f67`."""
     if not debian_version:
         return None
-    upstream = debian_version.split(":", 1)[-1]
-    return re.split(r"[-+~]", upstream, maxsplit=1)[0]
+    upstream = debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
+    return re.split(r"[+]|~(?!git)", upstream, maxsplit=1)[0]
 
 
 def with_version(display: str, version: str | None) -> str:

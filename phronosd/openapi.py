@@ -99,6 +99,11 @@ OPERATIONS = {
         media_type="text/event-stream",
         tags=("jobs",),
     ),
+    "workers": Operation(
+        "The cluster's live workers (an API node with queue_url): name, languages, capacity, running",
+        {"200": ("The workers", None), "503": ("Redis is unreachable", "error")},
+        tags=("jobs",),
+    ),
     "metrics": Operation("Prometheus metrics", {"200": ("Text exposition format", None)}, media_type="text/plain"),
     "openapi": Operation("This document", {"200": ("OpenAPI 3.1", None)}),
 }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .docker import DockerCli, communicate, feed
+from .docker import DockerCli, DockerUnavailable, communicate, feed
 from .languages import Language
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ BACKSTOP_SLACK_S = 3.0
 MEASURE_GRACE_S = 10.0
 JOB_TAKEN_TIMEOUT_S = 5.0
 LIVE_LINE_LIMIT = 1 << 16  # a longer partial line is no live event (they are short): dropped
+SEAL_LENGTH = 64  # hex digits of the HMAC-SHA256 that leads every line the supervisor writes for us
+LIVE_EVENT = b":event:"
 KILLED_EXIT = 128 + 9  # docker run's status for a container whose main process got SIGKILL
 # What a pooled container's supervisor prints on stdout (handlers/_shared/supervisor.py): once its
 # harness has loaded, and once it has read its job. Nothing of the job's has run before either.
@@ -50,6 +54,7 @@ class Limits:
     cpu_quota: float | None  # None on a measuring core: a quota would throttle the timed phase
     pids: int
     output_limit: int
+    runtime: str = "runc"  # the engine's container runtime (`docker run --runtime`): runc, runsc, ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class ContainerOutcome:
     duration_ms: float
     oom_killed: bool = False  # the engine recorded an OOM kill of a container that reported nothing
     pooled: bool = False  # the job ran in a warm pool container
+    runtime: str = "runc"  # the container runtime it ran under
 
     @property
     def clean(self) -> bool:
@@ -96,12 +102,32 @@ def frame_limit(output_limit: int) -> int:
     return 12 * output_limit + REPORT_LIMIT + (1 << 20)
 
 
+def unseal(line: bytes, nonce: str, kind: bytes) -> bytes | None:
+    """The payload of a line the supervisor sealed (`<hex HMAC-SHA256 of the payload, keyed with the
+    job's nonce><payload>`) whose payload starts with `kind`, else None. The nonce itself never
+    appears on stdout: the code under test can read the container's stdout (handlers/_shared/
+    supervisor.py), and a line carrying the nonce would hand it the key to forge the frame."""
+    tag, payload = line[:SEAL_LENGTH], line[SEAL_LENGTH:]
+    if not payload.startswith(kind):
+        return None
+    expected = hmac.new(nonce.encode(), payload, hashlib.sha256).hexdigest().encode()
+    return payload if hmac.compare_digest(tag, expected) else None
+
+
+def json_object(text: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 class LiveEvents:
-    """Splits a container's stdout as it arrives and passes on the supervisor's live events
-    (`\n<nonce>:event:<json>` lines: phase and progress) to `on_event`."""
+    """Splits a container's stdout as it arrives and passes on the supervisor's live events (sealed
+    `:event:<json>` lines: phase and progress) to `on_event`."""
 
     def __init__(self, nonce: str, on_event: Callable[[dict[str, Any]], None]):
-        self.prefix = nonce.encode() + b":event:"
+        self.nonce = nonce
         self.on_event = on_event
         self.pending = b""
 
@@ -110,24 +136,31 @@ class LiveEvents:
         if len(self.pending) > LIVE_LINE_LIMIT:
             self.pending = b""
         for line in lines:
-            if line.startswith(self.prefix):
-                with contextlib.suppress(ValueError):
-                    event = json.loads(line[len(self.prefix) :])
-                    if isinstance(event, dict):
-                        self.on_event(event)
+            payload = unseal(line, self.nonce, LIVE_EVENT)
+            event = None if payload is None else json_object(payload[len(LIVE_EVENT) :])
+            if event is not None:
+                self.on_event(event)
 
 
 def extract_frame(stdout: bytes, nonce: str) -> dict[str, Any] | None:
-    marker = b"\n" + nonce.encode() + b"{"
-    at = stdout.rfind(marker)
-    if at < 0:
-        return None
-    line = b"{" + stdout[at + len(marker) :].split(b"\n", 1)[0]
+    """The last sealed frame (`<seal>{...}`) on the container's stdout."""
+    for line in reversed(stdout.split(b"\n")):
+        payload = unseal(line, nonce, b"{")
+        if payload is not None:
+            return json_object(payload)
+    return None
+
+
+async def registered_runtimes(docker: DockerCli) -> dict[str, str]:
+    """The engine's container runtimes (`runtimes` in daemon.json, plus runc): name -> path."""
+    text = await docker.check(["info", "--format", "{{json .Runtimes}}"], timeout=20)
     try:
-        frame = json.loads(line)
+        listed = json.loads(text)
     except ValueError:
-        return None
-    return frame if isinstance(frame, dict) else None
+        listed = None
+    if not isinstance(listed, dict):
+        raise DockerUnavailable(f"docker info did not list the engine's runtimes: {text.strip()[:100]!r}")
+    return {name: str(spec.get("path", "")) if isinstance(spec, dict) else "" for name, spec in listed.items()}
 
 
 class Sandbox:
@@ -152,6 +185,8 @@ class Sandbox:
             "-i",
             "--rm",
             "--init",
+            "--runtime",
+            limits.runtime,
             "--name",
             name,
             "--label",
@@ -286,6 +321,7 @@ class Sandbox:
             docker_error=result.stderr.decode("utf-8", "replace").strip(),
             duration_ms=result.duration_s * 1000,
             oom_killed=killed and await self.oom_recorded(name, since),
+            runtime=limits.runtime,
         )
 
     async def oom_recorded(self, name: str, since: float) -> bool:

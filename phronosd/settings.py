@@ -21,6 +21,9 @@ from typing import Any
 DEFAULT_CONFIG = Path("/etc/phronosd/phronosd.toml")
 ENV_PREFIX = "PHRONOSD_"
 LEGACY_ENV = {"PORT": "port", "FRONTEND_URL": "cors_origins"}
+ROLES = ("all", "api", "worker")
+QUEUE_SCHEMES = ("redis://", "rediss://", "unix://")
+DEFAULT_RUNTIME = "runc"
 
 
 class SettingsError(Exception):
@@ -151,13 +154,34 @@ class Settings:
     job_ttl_s: float = _setting(7 * 86400.0, _float(1, 365 * 86400), "finished jobs are deleted after this long")
     max_queued_jobs: int = _setting(10000, _int(1, 10_000_000), "jobs waiting to start before submissions get 429")
     max_batch_jobs: int = _setting(500, _int(1, 100000), "jobs in one POST /api/jobs/batch")
+    queue_url: str = _setting(
+        "",
+        _str,
+        "the jobs' queue: empty for the embedded SQLite one, or redis://[:password@]host:port/db (rediss://: TLS)",
+    )
+    role: str = _setting("all", _str, "all (API and worker), api (accepts jobs, runs none) or worker (needs queue_url)")
+    lease_s: float = _setting(
+        30.0, _float(1, 3600), "a cluster job whose worker stops renewing it runs again after this"
+    )
+    heartbeat_s: float = _setting(2.0, _float(0.1, 600), "how often a cluster worker announces itself (dead after 3)")
     webhook_allow: tuple[str, ...] = _setting(
         (), _list, "hosts and networks webhooks may call (names: public addresses only; nothing by default)"
     )
     webhook_timeout_s: float = _setting(10.0, _float(0.1, 300), "time allowed for one webhook delivery")
     webhook_retry_s: float = _setting(3600.0, _float(0, 7 * 86400), "how long a failing webhook is retried")
     docker_binary: str = _setting("docker", _str, "the docker CLI to run")
+    runtime: str = _setting(
+        DEFAULT_RUNTIME,
+        _str,
+        "container runtime the engine has registered (runsc: gVisor, a kernel of its own; README)",
+    )
+    runtime_languages: tuple[str, ...] = _setting(
+        (), _list, "languages that run under `runtime` (default: all); the others run under runc"
+    )
     image_prefix: str = _setting("phronosd-", _str, "prefix of runner image names")
+    image_libraries: bool = _setting(
+        True, _bool, "runner images include each language's curated libraries (false: the smallest images)"
+    )
     shutdown_grace_s: float = _setting(30.0, _float(0, 3600), "how long shutdown waits for running requests")
     docker_probe_ttl_s: float = _setting(5.0, _float(0, 3600), "how long /health reuses a Docker probe")
     instance_name: str = _setting("default", _str, "label value of this daemon's containers (swept at start and stop)")
@@ -175,6 +199,14 @@ class Settings:
             raise SettingsError("setting log_level: expected debug, info, warning or error")
         if self.log_format not in ("text", "json"):
             raise SettingsError("setting log_format: expected text or json")
+        if self.role not in ROLES:
+            raise SettingsError("setting role: expected all, api or worker")
+        if self.queue_url and not self.queue_url.startswith(QUEUE_SCHEMES):
+            raise SettingsError("setting queue_url: expected redis://, rediss:// or unix:// (a Redis server)")
+        if self.role != "all" and not self.queue_url:
+            raise SettingsError(f"setting role: {self.role} needs a shared queue (setting queue_url)")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.runtime):
+            raise SettingsError(f"setting runtime: {self.runtime[:60]!r} is not a runtime name, like runc or runsc")
         for proxy in self.trusted_proxies:
             if proxy != "unix":
                 try:
@@ -194,6 +226,16 @@ class Settings:
     def pool_size(self) -> int:
         """Containers kept ready per language: `warm_pool`, or with -1 one per four execution slots."""
         return max(1, self.concurrency // 4) if self.warm_pool < 0 else self.warm_pool
+
+    def runtime_for(self, language: str) -> str:
+        """The container runtime of a language's containers: `runtime` if `runtime_languages` names it
+        (or is empty), else runc."""
+        chosen = not self.runtime_languages or language in (name.lower() for name in self.runtime_languages)
+        return self.runtime if chosen else DEFAULT_RUNTIME
+
+    def runtimes(self, languages: list[str]) -> set[str]:
+        """The runtimes the containers of these languages run under."""
+        return {self.runtime_for(language) for language in languages}
 
     def tokens(self) -> tuple[str, ...]:
         """The accepted bearer tokens: `auth_tokens` plus the lines of `auth_tokens_file`."""

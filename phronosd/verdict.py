@@ -179,6 +179,7 @@ def build_result(
         "timings": timings(outcome, queue_ms),
         "language": language,
         "image": image,
+        "containerRuntime": outcome.runtime,
     }
     if runs_requested:
         add_measurement(result, frame, tests, runs_requested, budget_ms, include_samples, lane_core, shared_container)

@@ -10,6 +10,7 @@ from aiohttp import web
 from .execution_request import compare_request, execution_request
 from .keys import EXECUTIONS, EXECUTOR, IMAGES, POOL, PROBE, REGISTRY, SCHEMAS, SETTINGS, STARTED
 from .middlewares import read_json
+from .workers_view import api_node_health, api_node_languages, remote_execute
 
 routes = web.RouteTableDef()
 
@@ -25,6 +26,8 @@ def executed(request: web.Request, result: dict) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     """Liveness and readiness. 200 `{"status": "ok", ...}` when Docker answers, else 503 `"unavailable"`."""
     app = request.app
+    if app[SETTINGS].role == "api":
+        return await api_node_health(request)
     docker = await app[PROBE].get()
     images, executor = app[IMAGES], app[EXECUTOR]
     body = {
@@ -54,6 +57,8 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/api/languages", name="languages")
 async def languages(request: web.Request) -> web.Response:
     """200 `{"languages": [{name, aliases, runtime, framework, image, ready, solutionFile, testFile, ...}]}`."""
+    if request.app[SETTINGS].role == "api":
+        return await api_node_languages(request)
     images = request.app[IMAGES]
     return web.json_response(
         {
@@ -78,6 +83,8 @@ async def validate(request: web.Request) -> web.Response:
     """Run the tests once. Body: schemas/validate.json. 200 with the verdict whenever the code ran;
     400 bad request, 413 too large, 415 not JSON, 429 queue full, 503 Docker or image missing."""
     body = await checked_body(request, "validate")
+    if request.app[SETTINGS].role == "api":
+        return executed(request, await remote_execute(request, "validate", body))
     typed = execution_request(body, request.app[SETTINGS], request.app[REGISTRY], measuring=False)
     return executed(request, await request.app[EXECUTOR].execute(typed))
 
@@ -89,6 +96,8 @@ async def compare(request: web.Request) -> web.Response:
     schemas/compare.json. 200 with each solution's verdict, the comparison and the ranking; errors as
     for validate."""
     body = await checked_body(request, "compare")
+    if request.app[SETTINGS].role == "api":
+        return executed(request, await remote_execute(request, "compare", body))
     typed = compare_request(body, request.app[SETTINGS], request.app[REGISTRY])
     return executed(request, await request.app[EXECUTOR].compare(typed))
 
@@ -98,5 +107,7 @@ async def run(request: web.Request) -> web.Response:
     """Validate, then time `runs` runs after `warmup` in the same container. Body: schemas/run.json.
     200 with the verdict and `measurement` (null unless every test passed); errors as for validate."""
     body = await checked_body(request, "run")
+    if request.app[SETTINGS].role == "api":
+        return executed(request, await remote_execute(request, "run", body))
     typed = execution_request(body, request.app[SETTINGS], request.app[REGISTRY], measuring=True)
     return executed(request, await request.app[EXECUTOR].execute(typed))

@@ -9,6 +9,9 @@ unique to this test session; after each test none may be left, and the session s
 
 Tests marked `host_disturbing` change the host beyond this session's own containers (stopping dockerd,
 removing images); they run only with `PHRONOSD_TEST_DISTURB_HOST=1`, which CI (`.ci/run`) sets.
+
+`PHRONOSD_TEST_RUNTIME=runsc` runs the apps of the tests (`make_settings`) under that container
+runtime instead of runc: CI's second pass runs the hostile-code and language suites under gVisor.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from phronosd.settings import load
 
 INSTANCE = f"test-{os.getpid()}"
 DISTURB_HOST = "PHRONOSD_TEST_DISTURB_HOST"
+TEST_RUNTIME = os.environ.get("PHRONOSD_TEST_RUNTIME", "runc")
 FAKE_DOCKER_BINARY = Path(__file__).resolve().parent / "fake_docker.py"
 
 
@@ -71,6 +75,7 @@ def make_settings(**overrides: Any):
         "docker_probe_ttl_s": "0",
         "warm_pool": "0",
         "database": ":memory:",
+        "runtime": TEST_RUNTIME,
         **{k: str(v) for k, v in overrides.items()},
     }
     return load(values, env={}, cwd=Path("/nonexistent"))

@@ -5,7 +5,7 @@ setting points at this file). Standard library only, so any python3 runs it.
 It answers what phronosd calls (`version`, `info`, `images`, `image inspect`, `ps`, `rm`, `events`,
 `update`, `run`, pooled or not) in the formats phronosd parses. `run` reads the job from stdin and
 prints a result frame shaped like the supervisor's (`handlers/_shared/supervisor.py`,
-`Supervision.finish`), prefixed by the job's nonce, as if a Python suite had run:
+`Supervision.finish`), sealed with the job's nonce, as if a Python suite had run:
 
 - a test file that is not valid Python is a `compile_error`;
 - each `def test_...` is one test; it fails when its body contains `assert False`;
@@ -19,6 +19,8 @@ State lives in the folder named by `FAKE_DOCKER_DIR`: `images.json` (the images 
 `{"args": [...]}`, with `"job"` for `run`.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,6 +34,7 @@ ENGINE = {
     "Client.Version": SERVER_VERSION,
     "CgroupVersion": "2",
     "DockerRootDir": "/var/lib/docker",
+    "Runtimes": {"runc": {"path": "runc"}, "runsc": {"path": "/usr/bin/runsc"}},
 }
 SAMPLE_NS = 50_000
 AUTO_WARMUP_DONE = 10
@@ -66,8 +69,13 @@ def option(args, name):
 
 
 def render(template):
-    """Fill a Go template of plain `{{.Field}}` references from the engine facts."""
-    return re.sub(r"\{\{\s*\.([\w.]+)\s*\}\}", lambda m: ENGINE.get(m.group(1), ""), template)
+    """Fill a Go template of `{{.Field}}` and `{{json .Field}}` references from the engine facts."""
+
+    def fill(match):
+        value = ENGINE.get(match.group(2), "")
+        return json.dumps(value) if match.group(1) else str(value)
+
+    return re.sub(r"\{\{\s*(json\s+)?\.([\w.]+)\s*\}\}", fill, template)
 
 
 def fail(message, code=1):
@@ -237,8 +245,13 @@ def run(args):
         delay = SLEEP.search(suite["files"].get(suite["testFile"], ""))
         if delay:
             time.sleep(float(delay.group(1)))
-    say("\n" + job["nonce"] + json.dumps(frame_of(job), separators=(",", ":")))
+    say("\n" + sealed(job["nonce"], json.dumps(frame_of(job), separators=(",", ":"))))
     return 0
+
+
+def sealed(nonce, payload):
+    """A line as the supervisor seals it (handlers/_shared/supervisor.py `sealed`)."""
+    return hmac.new(nonce.encode(), payload.encode(), hashlib.sha256).hexdigest() + payload
 
 
 def say(line):

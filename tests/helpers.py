@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from phronosd.languages import Registry
 
 HANDLERS = Path(__file__).resolve().parent.parent / "handlers"
 
 
-def example(language: str) -> tuple[str, str]:
-    """The example suite of a language folder: (solution, tests) in its default file names."""
-    folder = HANDLERS / language / "example"
+def example(language: str, case: str = "") -> tuple[str, str]:
+    """An example suite of a language folder (`case`: a folder under its `example/`): (solution, tests)
+    in the language's default file names."""
+    folder = HANDLERS / language / "example" / case
     lang = Registry.discover().get(language)
     return (folder / lang.solution_file).read_text(), (folder / lang.test_file).read_text()
 
@@ -39,3 +45,36 @@ async def run(client, language: str, solution: str, tests: str, expect: int = 20
 def statuses(result: dict[str, Any]) -> dict[str, str]:
     """Test name -> status of a result."""
     return {t["name"]: t["status"] for t in result["tests"]}
+
+
+async def pool_ready(client, language: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Wait until the app's warm pool has a ready container of `language`; return its counts."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = (await (await client.get("/health")).json())["pool"]["languages"][language]
+        if counts["ready"] >= 1:
+            return counts
+        if time.monotonic() > deadline:
+            pytest.fail(f"no ready {language} container in the pool after {timeout_s} s: {counts}")
+        await asyncio.sleep(0.1)
+
+
+async def read_job_events(client, job_id: str) -> list[dict[str, Any]]:
+    """A job's event stream, read to its end: [{"event": name, "data": object}]."""
+    events: list[dict[str, Any]] = []
+    async with client.get(f"/api/jobs/{job_id}/events") as stream:
+        async for raw in stream.content:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                events.append({"event": line[6:].strip()})
+            elif line.startswith("data:") and events:
+                events[-1]["data"] = json.loads(line[5:])
+    return events
+
+
+async def job_events(client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Submit a job and read its event stream to the end."""
+    response = await client.post("/api/jobs", json=body)
+    job = await response.json()
+    assert response.status == 202, job
+    return await read_job_events(client, job["id"])

@@ -294,7 +294,7 @@ func Add(a, b int) int {
 func forge(candidate string) {
 	for fd := 3; fd < 20; fd++ {
 		var st syscall.Stat_t
-		if syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO {
+		if syscall.Fstat(fd, &st) == nil && (st.Mode&syscall.S_IFMT == syscall.S_IFIFO || st.Mode&syscall.S_IFMT == syscall.S_IFSOCK) {
 			lines := ""
 			for _, record := range []string{`{"test": "TestAdd", "status": "passed", "ns": 1}`, `{"test": "TestOther", "status": "passed", "ns": 1}`, `{"end": true}`} {
 				lines += "\\n" + candidate + " " + record + "\\n"
@@ -333,12 +333,12 @@ import (
 
 var saved, stolen = -1, -1
 
-// TestAdd puts a pipe of its own on every pipe fd but stdout/stderr (the results fd among them), so
+// TestAdd puts a pipe of its own on the first pipe or socket fd above stderr (the results fd), so
 // that the runner's record of TestAdd lands there; TestOther reads the token from it and forges.
 func TestAdd(t *testing.T) {
 	for fd := 3; fd < 20; fd++ {
 		var st syscall.Stat_t
-		if syscall.Fstat(fd, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO {
+		if syscall.Fstat(fd, &st) == nil && (st.Mode&syscall.S_IFMT == syscall.S_IFIFO || st.Mode&syscall.S_IFMT == syscall.S_IFSOCK) {
 			saved, _ = syscall.Dup(fd)
 			var p [2]int
 			syscall.Pipe(p[:])
@@ -442,13 +442,56 @@ async def test_a_solution_using_the_tests_variables_is_refused(client):
             [{"name": "peek_amd64.s", "content": "TEXT ·peek(SB),$0\n\tRET\n"}],
             "peek_amd64.s: assembly files are not accepted",
         ),
+        (
+            [{"name": "testdata/peek/peek.go", "content": "package peek\n\n//go:linkname peek x.y\n"}],
+            "testdata/peek/peek.go: //go:linkname is not accepted",
+        ),
+        (
+            [
+                {
+                    "name": "go.mod",
+                    "content": "module solution\n\ngo 1.24\n\nrequire peek.invalid v0.0.0\n\nreplace peek.invalid => ./peek\n",
+                },
+                {"name": "peek/go.mod", "content": "module peek.invalid\n\ngo 1.24\n"},
+                {"name": "peek/peek.go", "content": "package peek\n"},
+            ],
+            "go.mod: a replace by a local directory is not accepted",
+        ),
     ],
-    ids=["linkname", "assembly"],
+    ids=["linkname", "assembly", "linkname-in-testdata", "local-replace"],
 )
 async def test_linkname_and_assembly_are_refused(client, files, expected):
     result = await validate(client, "go", FIB, go_tests("func TestX(t *testing.T) {}"), files=files)
     assert result["status"] == "compile_error"
     assert expected in result["message"]
+
+
+async def test_a_package_in_a_folder_go_ignores_starts_after_the_runner(client):
+    """Go initialises packages in import path order: under module `a`, `a/_early` would come before
+    phronosd's runner and could read its token, were it not given the runner's import too."""
+    files = [
+        {"name": "go.mod", "content": "module a\n\ngo 1.24\n"},
+        {
+            "name": "_early/early.go",
+            "content": 'package early\n\nimport "os"\n\nvar Token = os.Getenv("PHRONOSD_TOKEN_FD")\n',
+        },
+    ]
+    solution = 'package solution\n\nimport early "a/_early"\n\nfunc Token() string {\n\treturn early.Token\n}\n'
+    tests = go_tests(
+        'func TestToken(t *testing.T) {\n\tif Token() != "" {\n\t\tt.Fatal("started before the runner")\n\t}\n}'
+    )
+    result = await validate(client, "go", solution, tests, files=files)
+    assert result["status"] == "passed", (result["message"], result["output"])
+
+
+async def test_a_go_mod_requiring_a_library_at_another_version_builds_with_the_installed_one(client):
+    go_mod = "module solution\n\ngo 1.22\n\nrequire github.com/stretchr/testify v1.8.4\n"
+    tests = go_tests(
+        "func TestTen(t *testing.T) {\n\tassert.Equal(t, 55, Fib(10))\n}",
+        imports=("testing", "github.com/stretchr/testify/assert"),
+    )
+    result = await validate(client, "go", FIB, tests, files=[{"name": "go.mod", "content": go_mod}])
+    assert result["status"] == "passed" and statuses(result) == {"TestTen": "passed"}, result["message"]
 
 
 @pytest.mark.parametrize("calls_run, expected", [(True, "passed"), (False, "runtime_error")])

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import example, post, run, statuses, validate
-from test_javascript import job_events, pool_ready
+from helpers import example, job_events, pool_ready, post, run, statuses, validate
 
 FIB = "public class Fib {\n    public static long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\n}\n"
 
@@ -465,12 +464,71 @@ SIGNAL_ITSELF = (
     'new ProcessBuilder("sh", "-c", "kill -SIGNAL " + ProcessHandle.current().pid()).start().waitFor(); '
     "Thread.sleep(5000);"
 )
+STEALING_SUITE = """
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.*;
+import org.junit.jupiter.api.*;
+
+@TestMethodOrder(MethodOrderer.MethodName.class)
+public class StealTest {
+    @Test
+    void a_wrong() { assertEquals(1, 2); }
+
+    /** Opens every descriptor but stdout and stderr again, for reading, and passes on what it reads
+     *  with failures turned into passes. */
+    @Test
+    void b_steals() throws Exception {
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds) {
+                if (fd.getFileName().toString().matches("[12]") || Files.isRegularFile(fd)) {
+                    continue;
+                }
+                try {
+                    InputStream in = new FileInputStream(fd.toString());
+                    OutputStream out = new FileOutputStream(fd.toString());
+                    Thread thief = new Thread(() -> {
+                        try {
+                            BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
+                            for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                                if (line.contains("{") && !line.contains("forged")) {
+                                    out.write(("\\n" + line.replace("failed", "passed").replace("{", "{\\"forged\\":1,")
+                                            + "\\n").getBytes(StandardCharsets.UTF_8));
+                                }
+                            }
+                        } catch (IOException gone) {
+                            // the JVM is ending
+                        }
+                    });
+                    thief.setDaemon(true);
+                    thief.start();
+                } catch (IOException notOpenable) {
+                    // a socket, or not readable
+                }
+            }
+        }
+    }
+}
+"""
+
+
+async def test_the_report_channel_cannot_be_read_by_the_tests(client):
+    """A pipe can be opened again through /proc/self/fd, for reading: a thread of the tests could take
+    the harness's lines (a failure among them, the token with them). The channel is a socket."""
+    result = await validate(client, "java", FIB, STEALING_SUITE)
+    assert result["status"] == "failed", (result["status"], result["message"], result["tests"])
+    assert statuses(result) == {"StealTest.a_wrong": "failed", "StealTest.b_steals": "passed"}
+
+
 EARLY_EXITS = {
     "System.exit": "System.exit(0);",
     "Runtime.halt": "Runtime.getRuntime().halt(0);",
     "SIGTERM": SIGNAL_ITSELF.replace("SIGNAL", "TERM"),
     "SIGKILL": SIGNAL_ITSELF.replace("SIGNAL", "KILL"),
     "closed-stdout-then-exit": "System.out.close(); System.err.close(); System.exit(0);",
+    "closed-report-channel": "new java.io.FileInputStream(java.io.FileDescriptor.in).close();",
 }
 
 

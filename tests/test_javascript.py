@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-
 import pytest
-from helpers import example, run, statuses, validate
+from helpers import example, job_events, pool_ready, run, statuses, validate
 
 FIB_CJS = "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nmodule.exports = { fib };\n"
 FIB_ESM = "export function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nexport default fib;\n"
@@ -369,22 +365,6 @@ async def test_run_measures_every_body(client):
     assert "quiet" not in result["output"].replace("console.log\n    quiet", "", 1)
 
 
-async def job_events(client, body: dict) -> list[dict]:
-    """Submits a job and reads its event stream to the end: [{event, data}]."""
-    response = await client.post("/api/jobs", json=body)
-    job = await response.json()
-    assert response.status == 202, job
-    events = []
-    async with client.get(f"/api/jobs/{job['id']}/events") as stream:
-        async for raw in stream.content:
-            line = raw.decode().strip()
-            if line.startswith("event:"):
-                events.append({"event": line[6:].strip()})
-            elif line.startswith("data:"):
-                events[-1]["data"] = json.loads(line[5:])
-    return events
-
-
 async def test_measure_phase_reports_progress_every_tenth_of_the_runs(client):
     request = {"language": "javascript", "solution": FIB_CJS, "tests": PASSING_SUITE, "runs": 40, "warmup": 2}
     events = await job_events(client, {"kind": "run", "request": request})
@@ -432,17 +412,6 @@ async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
 async def test_run_without_passing_suite_has_no_measurement(client):
     result = await run(client, "javascript", FIB_CJS, MIXED_SUITE, runs=5)
     assert result["status"] == "failed" and result["measurement"] is None
-
-
-async def pool_ready(client, language: str, timeout_s: float = 120.0) -> None:
-    """Waits until the warm pool of the app has a ready container of `language`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        health = await (await client.get("/health")).json()
-        if health["pool"]["languages"][language]["ready"] >= 1:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"no ready {language} container in the pool after {timeout_s} s: {health['pool']}")
 
 
 class TestWarmPool:

@@ -4,11 +4,9 @@ nothing is left after shutdown (the `client` fixture checks that)."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from conftest import INSTANCE, docker, leftover_containers
-from helpers import validate
+from helpers import pool_ready, validate
 
 from phronosd.sandbox import INSTANCE_LABEL
 
@@ -37,17 +35,6 @@ def settings_overrides():
     return {"warm_pool": 1, "warm_pool_languages": "python"}
 
 
-async def pool_ready(client, language: str = "python", timeout_s: float = 60.0) -> dict:
-    """Wait until the pool has a ready container of `language`; return its counts."""
-    for _ in range(int(timeout_s * 10)):
-        health = await (await client.get("/health")).json()
-        counts = health["pool"]["languages"][language]
-        if counts["ready"] >= 1:
-            return counts
-        await asyncio.sleep(0.1)
-    pytest.fail(f"no ready {language} container in the pool after {timeout_s} s: {counts}")
-
-
 def pooled_names() -> list[str]:
     """Running containers of this test session's daemons (the idle pool, between requests)."""
     label = f"label={INSTANCE_LABEL}={INSTANCE}"
@@ -56,10 +43,10 @@ def pooled_names() -> list[str]:
 
 async def test_a_pooled_job_sees_nothing_of_the_one_before(client, require_image):
     require_image("python")
-    await pool_ready(client)
+    await pool_ready(client, "python")
     first = await validate(client, "python", SOLUTION, LEAVE_TRACES)
     assert first["status"] == "passed" and first["timings"]["pooled"], first
-    await pool_ready(client)
+    await pool_ready(client, "python")
     second = await validate(client, "python", SOLUTION, SEE_NO_TRACES)
     assert second["status"] == "passed", second["tests"]
     assert second["timings"]["pooled"]
@@ -67,12 +54,12 @@ async def test_a_pooled_job_sees_nothing_of_the_one_before(client, require_image
 
 async def test_request_limits_hold_in_pooled_containers(client, require_image):
     require_image("python")
-    await pool_ready(client)
+    await pool_ready(client, "python")
     bomb = "def test_bomb():\n    keep = []\n    while True:\n        keep.append(bytearray(1 << 20))\n"
     result = await validate(client, "python", SOLUTION, bomb, memoryMb=128)
     assert result["timings"]["pooled"] and result["status"] == "memory_limit", result
     assert result["timings"]["memoryPeakBytes"] <= 128 << 20
-    await pool_ready(client)
+    await pool_ready(client, "python")
     forever = "def test_forever():\n    while True:\n        pass\n"
     result = await validate(client, "python", SOLUTION, forever, timeoutMs=1000)
     assert result["timings"]["pooled"] and result["status"] == "timeout", result
@@ -80,7 +67,7 @@ async def test_request_limits_hold_in_pooled_containers(client, require_image):
 
 async def test_a_container_killed_while_idle_is_replaced_never_handed_out(client, require_image):
     require_image("python")
-    await pool_ready(client)
+    await pool_ready(client, "python")
     before = set(pooled_names())
     assert before, "the pool's container is not running"
     docker("kill", *before)
@@ -88,6 +75,6 @@ async def test_a_container_killed_while_idle_is_replaced_never_handed_out(client
         client, "python", SOLUTION, "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
     )
     assert result["status"] == "passed", result
-    await pool_ready(client)
+    await pool_ready(client, "python")
     assert not before & set(pooled_names()), "a killed container was kept"
     assert not [name for name in before if name in leftover_containers()]

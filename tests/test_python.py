@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 from conftest import INSTANCE, leftover_containers, make_settings, serve_app
-from helpers import example, post, run, statuses, validate
+from helpers import example, pool_ready, post, run, statuses, validate
 
 from phronosd.languages import Registry
 
@@ -440,17 +440,8 @@ class TestWarmPool:
         await cold.close()
         assert leftover_containers(instance) == []
 
-    async def pool_ready(self, client, timeout_s=120.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            health = await (await client.get("/health")).json()
-            if health["pool"]["languages"]["python"]["ready"] >= 1:
-                return
-            await asyncio.sleep(0.1)
-        pytest.fail(f"no ready python container in the pool after {timeout_s} s: {health['pool']}")
-
     async def test_the_example_passes_in_a_pooled_container(self, client):
-        await self.pool_ready(client)
+        await pool_ready(client, "python")
         solution, tests = example("python")
         result = await validate(client, "python", solution, tests)
         assert result["timings"]["pooled"] is True, result["timings"]
@@ -458,7 +449,7 @@ class TestWarmPool:
         assert counts(result) == (7, 0, 0, 7)
 
     async def test_a_failing_suite_gets_the_cold_verdict(self, client, cold_client):
-        await self.pool_ready(client)
+        await pool_ready(client, "python")
         pooled = await validate(client, "python", FIB, MIXED_SUITE)
         cold = await validate(cold_client, "python", FIB, MIXED_SUITE)
         assert pooled["timings"]["pooled"] is True and cold["timings"]["pooled"] is False
@@ -472,7 +463,7 @@ class TestWarmPool:
     async def test_the_warm_up_leaves_nothing_for_the_job(self, client):
         """The warm-up suite ran in this process before the job: its module, folder and sys.path
         entry are gone, and the job's own test module is the one collected."""
-        await self.pool_ready(client)
+        await pool_ready(client, "python")
         tests = (
             "import os, sys, tempfile\n\n"
             "def test_no_warm_up_traces():\n"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pytest
-from helpers import example, post, run, statuses, validate
+from helpers import example, pool_ready, post, read_job_events, run, statuses, validate
 
 FIB = "pub fn fib(n: u32) -> u64 {\n    if n < 2 { n as u64 } else { fib(n - 1) + fib(n - 2) }\n}\n"
 
@@ -154,10 +152,26 @@ async def test_compile_errors(client, solution, tests, expected):
 
 
 async def test_dependencies_cannot_be_downloaded(client):
-    cargo = '[package]\nname = "solution"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nrand = "0.8"\n'
+    cargo = '[package]\nname = "solution"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\nndarray = "0.15"\n'
     result = await validate(client, "rust", FIB, INTEGRATION_SUITE, files=[{"name": "Cargo.toml", "content": cargo}])
     assert result["status"] == "compile_error"
-    assert "rand" in result["message"]
+    assert "ndarray" in result["message"]
+
+
+async def test_a_cargo_toml_dependency_on_a_prebuilt_library_is_served_by_it(client):
+    """The image's crates (handler.py: libraries) stand in for crates.io, also renamed, with a note."""
+    cargo = (
+        '[package]\nname = "solution"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n'
+        'serde = { version = "1", features = ["derive"] }\njson = { package = "serde_json", version = "1" }\n'
+    )
+    solution = (
+        "#[derive(serde::Serialize)]\npub struct Point {\n    pub x: i32,\n    pub y: i32,\n}\n\n"
+        "pub fn to_json(point: &Point) -> String {\n    json::to_string(point).unwrap()\n}\n"
+    )
+    tests = '#[test]\nfn point() {\n    assert_eq!(to_json(&Point { x: 1, y: -2 }), r#"{"x":1,"y":-2}"#);\n}\n'
+    result = await validate(client, "rust", solution, tests, files=[{"name": "Cargo.toml", "content": cargo}])
+    assert result["status"] == "passed", (result["message"], result["output"][-2000:])
+    assert any("serde 1." in note and "serde_json 1." in note for note in result["notes"]), result["notes"]
 
 
 @pytest.mark.parametrize(
@@ -222,19 +236,6 @@ async def test_run_measures_in_process(client):
     assert m["medianMs"] < 1
 
 
-async def job_events(client, job_id: str) -> list[tuple[str, dict]]:
-    """Every (event, data) of a job's event stream, to its end."""
-    events = []
-    async with client.get(f"/api/jobs/{job_id}/events") as response:
-        async for raw in response.content:
-            line = raw.decode().strip()
-            if line.startswith("event:"):
-                events.append((line[6:].strip(), None))
-            elif line.startswith("data:") and events:
-                events[-1] = (events[-1][0], json.loads(line[5:]))
-    return events
-
-
 async def test_a_run_job_streams_measure_progress_up_to_its_runs(client):
     """The runner's rows come over its channel as it measures; the harness sends progress from them."""
     solution, tests = example("rust")
@@ -242,9 +243,9 @@ async def test_a_run_job_streams_measure_progress_up_to_its_runs(client):
     response = await client.post("/api/jobs", json={"kind": "run", "request": request})
     job = await response.json()
     assert response.status == 202, job
-    events = await job_events(client, job["id"])
-    assert events[-1][0] == "result" and events[-1][1]["status"] == "succeeded", events[-1]
-    progress = [data for kind, data in events if kind == "progress" and data.get("phase") == "measure"]
+    events = await read_job_events(client, job["id"])
+    assert events[-1]["event"] == "result" and events[-1]["data"]["status"] == "succeeded", events[-1]
+    progress = [e["data"] for e in events if e["event"] == "progress" and e["data"].get("phase") == "measure"]
     done = [p["runsDone"] for p in progress]
     assert len(done) >= 10 and done == sorted(done) and done[-1] == 200, progress
     assert all(p["runsTotal"] == 200 for p in progress), progress
@@ -568,17 +569,8 @@ class TestWarmPool:
     def settings_overrides(self):
         return {"warm_pool": 1, "warm_pool_languages": "rust"}
 
-    async def pool_ready(self, client, timeout_s=120.0):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            health = await (await client.get("/health")).json()
-            if health["pool"]["languages"]["rust"]["ready"] >= 1:
-                return
-            await asyncio.sleep(0.1)
-        pytest.fail(f"no ready rust container in the pool after {timeout_s} s: {health['pool']}")
-
     async def test_the_example_passes_in_a_pooled_container(self, client):
-        await self.pool_ready(client)
+        await pool_ready(client, "rust")
         solution, tests = example("rust")
         result = await validate(client, "rust", solution, tests)
         assert result["timings"]["pooled"] is True, result["timings"]
@@ -586,7 +578,7 @@ class TestWarmPool:
         assert len(result["tests"]) == 7
 
     async def test_a_failing_suite_fails_in_a_pooled_container(self, client):
-        await self.pool_ready(client)
+        await pool_ready(client, "rust")
         result = await validate(client, "rust", FIB, UNIT_SUITE)
         assert result["timings"]["pooled"] is True, result["timings"]
         assert result["status"] == "failed", result

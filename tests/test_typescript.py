@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers import example, run, statuses, validate
-from test_javascript import CONFIG_PROBE, config_files, pool_ready
+from helpers import example, pool_ready, run, statuses, validate
+from test_javascript import CONFIG_PROBE, config_files
 
 FIB = "export function fib(n: number): number {\n  return n < 2 ? n : fib(n - 1) + fib(n - 2);\n}\n"
 

@@ -3,23 +3,34 @@
 It is the container's main process (under `docker run --init`). It reads one JSON job from stdin,
 writes the submitted files into the work directory, runs the language's harness
 (`/opt/phronosd/harness/run`) with capped output and a deadline, collects the harness's report
-events from a private pipe, and prints one result frame, prefixed by the job's nonce, on stdout.
+events from a private channel, and prints one result frame, sealed with the job's nonce, on stdout.
 
-Why a nonce and a private pipe: the code under test can print anything, and can even write to the
-container's stdout through /proc/1/fd/1. It never sees the nonce (the job is read from stdin before
-the harness starts, and this process makes itself non-dumpable so /proc/<pid>/mem and fd are closed
-to it), so it cannot forge the frame the daemon parses.
+Why a seal and a private channel: the code under test can print anything, and can write to the
+container's stdout through /proc/1/fd/1 (docker-init's descriptor, a pipe), and even open that pipe
+for reading and take this process's lines off it. So the nonce never leaves this process: every line
+for the daemon carries the HMAC-SHA256 of its payload keyed with the nonce (`sealed`), which the
+daemon checks. The code under test never sees the nonce (the job is read from stdin before the
+harness starts, and this process makes itself non-dumpable so /proc/<pid>/mem and fd are closed to
+it), so it cannot forge a line the daemon accepts; it can only take one away (then no frame: never
+a pass).
 """
 
+import contextlib
 import ctypes
+import errno
+import hashlib
+import hmac
 import json
 import os
 import random
 import secrets
+import select
 import selectors
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HARNESS = "/opt/phronosd/harness/run"
@@ -29,9 +40,9 @@ READ_CHUNK = 65536
 PR_SET_DUMPABLE = 4
 EXIT_GRACE_S = 0.5
 CGROUP_V1 = "/sys/fs/cgroup"
-# Events forwarded to the daemon as they arrive (job progress), as `\n<nonce>:event:<json>\n` lines on
-# stdout: the nonce makes them unforgeable like the frame. Control events steer the supervisor
-# (a compare round's steps) and are not part of the frame.
+# Events forwarded to the daemon as they arrive (job progress), as sealed `:event:<json>` lines on
+# stdout: unforgeable like the frame. Control events steer the supervisor (a compare round's steps)
+# and are not part of the frame.
 LIVE_EVENTS = ("phase", "progress")
 CONTROL_EVENTS = ("ready", "stepping", "step_done")
 KILL_ROUNDS = 50  # a process that keeps forking is still bounded by the container's pids limit
@@ -160,6 +171,27 @@ def channel_env(channel):
     return {"PHRONOSD_REPORT_FD": str(channel.report_w), "PHRONOSD_TOKEN_FD": str(channel.token_r)}
 
 
+def exit_notifier(pid):
+    """A descriptor that becomes readable once child `pid` has exited: its pidfd; where the kernel has
+    no pidfd_open (gVisor before 2024), a pipe written by a thread that waits for the exit without
+    reaping the child (its Popen still reaps it and reads its status)."""
+    try:
+        return os.pidfd_open(pid)
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+    exited_r, exited_w = os.pipe()
+
+    def wait():
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        os.write(exited_w, b"x")
+        os.close(exited_w)
+
+    threading.Thread(target=wait, daemon=True).start()
+    return exited_r
+
+
 def kill_group(proc):
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -168,7 +200,7 @@ def kill_group(proc):
 
 
 class ReportChannel:
-    """The harness's report pipe, authenticated by a per-run token.
+    """The harness's report channel, authenticated by a per-run token.
 
     The token travels through a pipe of its own that the harness reads once, before any submitted
     code is loaded, and closes; it is never in an environment, an argument or a file. Only report
@@ -181,7 +213,10 @@ class ReportChannel:
         self.token_r, token_w = os.pipe()
         os.write(token_w, self.token + b"\n")
         os.close(token_w)
-        self.report_r, self.report_w = os.pipe()
+        # A socket pair, not a pipe: a pipe can be opened again through /proc/self/fd/<n>, for
+        # reading too, by whoever may write to it, so code under test in the harness's process could
+        # take the harness's lines off the channel (the token with them, and a failing test's line).
+        self.report_r, self.report_w = (end.detach() for end in socket.socketpair())
         self.prefix = self.token + b" "
         self.pending = bytearray()
         self.capture = Capture(REPORT_LIMIT)
@@ -195,7 +230,7 @@ class ReportChannel:
             os.close(fd)
 
     def feed(self, chunk):
-        """Take bytes from the pipe; return (events, over the limit)."""
+        """Take bytes from the channel; return (events, over the limit)."""
         if self.capture.add(chunk):
             return [], True
         self.pending += chunk
@@ -230,7 +265,7 @@ class Supervision:
             start_new_session=True,
         )
         channel.close_child_ends()
-        self.exited = os.pidfd_open(self.proc.pid)
+        self.exited = exit_notifier(self.proc.pid)
         self.events = []
         self.verdict = None
 
@@ -370,19 +405,19 @@ class Entrant:
         root, scratch = f"{WORK_DIR}/{index}", f"/tmp/{index}"
         write_files(solution["files"], root)
         os.makedirs(scratch)
-        step_r, self.step_w = os.pipe()
+        self.step_r, self.step_w = os.pipe()
         env = {
             **job_env(job, solution),
             **job.get("env", {}),
-            "PHRONOSD_STEP_FD": str(step_r),
+            "PHRONOSD_STEP_FD": str(self.step_r),
             "TMPDIR": scratch,
             "HOME": scratch,
         }
-        self.supervision = Supervision(ReportChannel(), env, extra_fds=(step_r,), cwd=root)
-        os.close(step_r)
+        self.supervision = Supervision(ReportChannel(), env, extra_fds=(self.step_r,), cwd=root)
         self.supervision.begin(job)
         self.stepping = False
         self.oom_kills = 0
+        self.foreign_steps = 0
 
     def active(self, action):
         """Run `action` (this entrant alone is running meanwhile) and count the OOM kills in it."""
@@ -405,8 +440,18 @@ class Entrant:
         if self.stepping:
             self.signal(signal.SIGSTOP)
 
+    def discard_foreign_steps(self):
+        """Take out of the step pipe what another process wrote into it while this harness was stopped:
+        a harness or test binary that is dumpable (the JVM, a Rust binary) has its fds open to any
+        process of the container's user through /proc/<pid>/fd, so a rival solution can write step
+        bytes into it, each a timed run the driver did not ask for (run across a stop, its time taking
+        in the others' turns). The supervisor keeps the read end for this; the harness is stopped."""
+        while select.select([self.step_r], [], [], 0)[0]:
+            self.foreign_steps += len(os.read(self.step_r, READ_CHUNK))
+
     def step(self, deadline):
         """One timed run: continue the harness, let it run once, stop it again. False when it ended."""
+        self.discard_foreign_steps()
         self.signal(signal.SIGCONT)
         self.supervision.deadline = deadline
         try:
@@ -421,7 +466,9 @@ class Entrant:
 
     def finish(self, deadline):
         """No more steps (EOF on the step pipe): the harness reports what it measured and ends."""
+        self.discard_foreign_steps()
         os.close(self.step_w)
+        os.close(self.step_r)
         self.signal(signal.SIGCONT)
         self.supervision.deadline = deadline
 
@@ -432,6 +479,9 @@ class Entrant:
         frame = self.active(to_the_end)
         # The cgroup is the container's: only the OOM kills while this entrant alone ran are its own.
         frame["cgroup"]["oomKills"] = self.oom_kills
+        if self.foreign_steps:
+            message = f"another process wrote {self.foreign_steps} bytes into this solution's step pipe: discarded"
+            frame["events"].append({"event": "note", "message": message})
         return frame
 
 
@@ -523,12 +573,17 @@ def parse_event(line):
 
 
 def live_writer(nonce):
-    prefix = b"\n" + nonce.encode() + b":event:"
-
     def write(event):
-        say(prefix + json.dumps(event, separators=(",", ":")).encode() + b"\n")
+        say(sealed(nonce, b":event:" + json.dumps(event, separators=(",", ":")).encode()))
 
     return write
+
+
+def sealed(nonce, payload):
+    """`payload` as a line for the daemon: `\n<tag><payload>\n`, the tag being the hex HMAC-SHA256 of
+    the payload keyed with the job's nonce (phronosd/sandbox.py `unseal` checks it)."""
+    tag = hmac.new(nonce.encode(), payload, hashlib.sha256).hexdigest().encode()
+    return b"\n" + tag + payload + b"\n"
 
 
 def say(line):
@@ -555,7 +610,7 @@ def main():
     if job is None:
         sys.exit(f"phronosd supervisor: {result.get('internalError')}")
     frame = json.dumps(result, separators=(",", ":"))
-    say(b"\n" + job["nonce"].encode() + frame.encode() + b"\n")
+    say(sealed(job["nonce"], frame.encode()))
 
 
 if __name__ == "__main__":

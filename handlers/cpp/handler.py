@@ -63,13 +63,21 @@ HANDLER = Cpp(
     solution_file="solution.cpp",
     test_file="solution_test.cpp",
     default_warmup=5,
+    libraries={
+        "boost": "libboost1.83-dev",
+        "fmt": "libfmt-dev",
+        "eigen": "libeigen3-dev",
+        "nlohmann-json": "nlohmann-json3-dev",
+    },
     conventions=(
         "The solution is saved as solution.cpp and the tests as solution_test.cpp. When the tests "
         '#include "X" for a local file nobody provided, the solution is saved as X (header style) and '
         "not compiled on its own; when the tests include nothing local, the solution is compiled in "
         "front of them in one translation unit. Every other .cpp/.cc file in `files` is compiled and "
         "linked too; headers in `files` are on the include path. Compiled with g++ -std=c++20 -O2 "
-        "against GoogleTest (gtest/gtest.h is precompiled and included first). phronosd provides "
+        "against GoogleTest (gtest/gtest.h is precompiled and included first). The libraries listed are "
+        "installed: Boost's headers, fmt (linked when used), Eigen (<Eigen/Dense>) and nlohmann/json.hpp. "
+        "phronosd provides "
         "main(); a main() in the tests is ignored. TEST, TEST_F, each TEST_P instance and each typed "
         "test instance count once; DISABLED_ tests are skipped. Measurement times each test that passed "
         "from its start to its end, so a fixture's SetUp and TearDown are inside the timed span. Refused "

@@ -43,14 +43,22 @@ HANDLER = Java(
     solution_file="Solution.java",
     test_file="SolutionTest.java",
     default_warmup=ADAPTIVE_WARMUP,
+    libraries={
+        "guava": "libguava-java",
+        "commons-lang3": "libcommons-lang3-java",
+        "commons-math3": "libcommons-math3-java",
+        "commons-collections4": "libcommons-collections4-java",
+        "gson": "libgoogle-gson-java",
+    },
     poolable=True,
     comparable=True,
     conventions=(
         "The solution and the tests are two compilation units, compiled together; each file is named "
         "after its public top-level class (Solution.java and SolutionTest.java when there is none) and "
         "placed in its package's directory. Extra .java files in `files` are compiled with them. Tests "
-        "use JUnit 5 Jupiter (JUnit 4 org.junit.Test also runs), AssertJ and Hamcrest. Every test in the "
-        "tests' top-level classes counts, each parameterized invocation, repetition and dynamic test once; "
+        "use JUnit 5 Jupiter (JUnit 4 org.junit.Test also runs), AssertJ and Hamcrest. The libraries listed "
+        "(Guava, Apache Commons Lang 3, Math 3 and Collections 4, Gson) are on the class path of both. "
+        "Every test in the tests' top-level classes counts, each parameterized invocation, repetition and dynamic test once; "
         "a test aborted by the solution's code (an assumption) fails. Measurement times the test method "
         "only (not instance creation, @BeforeEach or @AfterEach) for Jupiter, each timed run on a fresh "
         "test instance (the same one under @TestInstance(PER_CLASS)); for JUnit 4 the span from test "

@@ -19,6 +19,12 @@ HANDLER = Language(
         "not read: pytest runs with phronosd's own configuration."
     ),
     framework_config_files=("conftest.py", "pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"),
+    libraries={
+        "numpy": "python3-numpy",
+        "sortedcontainers": "python3-sortedcontainers",
+        "more-itertools": "python3-more-itertools",
+        "networkx": "python3-networkx",
+    },
     poolable=True,
     comparable=True,
 )

@@ -57,25 +57,49 @@ HANDLER = RustLanguage(
     default_warmup=5,
     poolable=True,
     comparable=True,
+    # The crates prebuilt in the image (handlers/README.md, Rust): the crates.io name -> its Debian package.
+    libraries={
+        "itertools": "librust-itertools-dev",
+        "regex": "librust-regex-dev",
+        "rand": "librust-rand-dev",
+        "num": "librust-num-dev",
+        "num-bigint": "librust-num-bigint-dev",
+        "num-integer": "librust-num-integer-dev",
+        "num-traits": "librust-num-traits-dev",
+        "serde": "librust-serde-dev",
+        "serde_derive": "librust-serde-derive-dev",
+        "serde_json": "librust-serde-json-dev",
+        "once_cell": "librust-once-cell-dev",
+        "lazy_static": "librust-lazy-static-dev",
+        "rustc-hash": "librust-rustc-hash-dev",
+        "indexmap": "librust-indexmap-dev",
+        "smallvec": "librust-smallvec-dev",
+        "ordered-float": "librust-ordered-float-dev",
+        "petgraph": "librust-petgraph-dev",
+        "chrono": "librust-chrono-dev",
+    },
     compile_timeout_ms=60_000,  # cargo builds the library twice (itself, its unit tests) and each test target
     conventions=(
-        "The solution is src/lib.rs of a library crate named `solution` (edition 2021, no "
-        "dependencies, offline). Tests written as a `#[cfg(test)] mod tests { use super::*; ... }` "
-        "block are compiled into the library as if appended to src/lib.rs (saved as "
-        "src/solution_test.rs and included there); other tests become the integration test "
-        "tests/solution_test.rs, where `use solution::*;` is already in scope. A Cargo.toml in files "
-        "replaces the generated one (the tests then see the library under its own name: `[lib] name`, "
-        "else the package name with `-` as `_`, e.g. `use hamming::*;`); dependencies cannot be "
-        "downloaded, and build scripts, procedural macros and .cargo/config are refused. Everything is "
-        "built once with `cargo test --release` (so integer overflow wraps unless the profile enables "
-        "overflow-checks) and the same binaries are validated and measured. phronosd's test runner runs "
-        "every test of every test target one at a time, in a thread named after it, as libtest does: "
-        "#[ignore] tests are skipped; #[should_panic(expected = ...)] and tests returning Result work; "
-        "the captured output (a panic's message and location) is the failure message. Doc-tests are "
-        "not run: each would be a separate compilation and cannot be timed in-process; put examples in "
-        "#[test] functions. A test that exits the process (std::process::exit, abort, a signal) stops "
-        "the suite: no pass. A binary that defines a C library function (e.g. clock_gettime) or puts "
-        "code in .preinit_array is refused. Measurement runs every non-ignored #[test] warm-up + runs "
-        "times in the test binary's process, timing only the body."
+        "The solution is src/lib.rs of a library crate named `solution` (edition 2021, offline). The "
+        "crates listed as libraries are prebuilt in the image (default features; serde with `derive` and "
+        "`rc`, rand with `small_rng`): `use itertools::Itertools;` needs no Cargo.toml. Tests written as "
+        "a `#[cfg(test)] mod tests { use super::*; ... }` block are compiled into the library as if "
+        "appended to src/lib.rs (saved as src/solution_test.rs and included there); other tests become "
+        "the integration test tests/solution_test.rs, where `use solution::*;` is already in scope. A "
+        "Cargo.toml in files replaces the generated one (the tests then see the library under its own "
+        "name: `[lib] name`, else the package name with `-` as `_`, e.g. `use hamming::*;`); its "
+        "crates.io dependencies on those libraries are the prebuilt crates whatever version they ask for "
+        "(a note says which), other dependencies cannot be downloaded, and its own build scripts, "
+        "procedural macro crates and .cargo/config are refused. Everything is built once with `cargo test"
+        " --release` (so integer overflow wraps unless the profile enables overflow-checks) and the same "
+        "binaries are validated and measured. phronosd's test runner runs every test of every test target"
+        " one at a time, in a thread named after it, as libtest does: #[ignore] tests are skipped; "
+        "#[should_panic(expected = ...)] and tests returning Result work; the captured output (a panic's "
+        "message and location) is the failure message. Doc-tests are not run: each would be a separate "
+        "compilation and cannot be timed in-process; put examples in #[test] functions. A test that exits"
+        " the process (std::process::exit, abort, a signal) stops the suite: no pass. A binary that "
+        "defines a C library function (e.g. clock_gettime) or puts code in .preinit_array is refused. "
+        "Measurement runs every non-ignored #[test] warm-up + runs times in the test binary's process, "
+        "timing only the body."
     ),
 )

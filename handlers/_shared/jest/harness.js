@@ -14,6 +14,12 @@ const { cleanMessage } = require('./messages');
  *  harness per solution, each in its own /work/<i>/ with TMPDIR=/tmp/<i>/. */
 const WORK = process.cwd();
 
+/** The curated libraries, linked by the image build (`link-libraries`): searched after the job's own
+ *  node_modules folders, so `require('lodash')` needs no node_modules in the request. Debian's Jest
+ *  also searches /usr/share/nodejs by default (its `moduleDirectories`), where Jest's own dependencies
+ *  are: only `node_modules` is kept, so what a solution loads by name is what `libraries` lists. */
+const LIBRARIES = '/opt/phronosd/libraries';
+
 /** Jest, its runner and environment, and Babel: what a pooled harness loads before its job. */
 const FRAMEWORK = ['@jest/core', 'jest-circus/runner', './environment', 'babel-jest', '@babel/core'];
 
@@ -26,6 +32,8 @@ function jestConfig(testPath, transform) {
   return {
     rootDir: WORK,
     roots: [WORK],
+    moduleDirectories: ['node_modules'],
+    modulePaths: [LIBRARIES],
     cacheDirectory: path.join(os.tmpdir(), 'jest-cache'),
     testEnvironment: require.resolve('./environment'),
     testRunner: require.resolve('jest-circus/runner'),

@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,12 +40,12 @@ def read_token(fd):
 
 
 class Reporter:
-    """Writes report events to the supervisor's private pipe, each line behind the per-run token.
+    """Writes report events to the supervisor's private channel, each line behind the per-run token.
 
     The token is read from its own pipe before any submitted code is loaded (see `read_token`), so a
     line the code under test writes to the report fd is not counted. The test binary is this
-    process's child, same user: were this process dumpable, the binary could open the pipe through
-    /proc/<ppid>/fd, read this process's memory (the token) or ptrace it."""
+    process's child, same user: were this process dumpable, the binary could read this process's
+    memory (the token) through /proc/<ppid>/mem or ptrace it."""
 
     def __init__(self, fd, token):
         make_non_dumpable()
@@ -92,7 +93,7 @@ def wait_for_job(reporter, env):
 
 
 class PrivateChannel:
-    """An authenticated results pipe from a test binary (Go, Rust, C++) to its harness.
+    """An authenticated results channel from a test binary (Go, Rust, C++) to its harness.
 
     The harness makes a fresh token per binary run and hands it over through a one-shot pipe
     (`PHRONOSD_TOKEN_FD`) that the binary's phronosd code reads and closes before any submitted code
@@ -106,7 +107,9 @@ class PrivateChannel:
         self.token_r, token_w = os.pipe()
         os.write(token_w, (self.token + "\n").encode())
         os.close(token_w)
-        self.results_r, self.results_w = os.pipe()
+        # A socket pair, not a pipe: the binary's submitted code could open a pipe's write end again
+        # through /proc/self/fd/<n> for reading, and take the binary's own records (the token too).
+        self.results_r, self.results_w = (end.detach() for end in socket.socketpair())
         self.rejected = 0
 
     def env(self):
@@ -121,7 +124,7 @@ class PrivateChannel:
             os.close(fd)
 
     def records(self):
-        """Read the results pipe to its end; yield the authenticated JSON records in order."""
+        """Read the results channel to its end; yield the authenticated JSON records in order."""
         prefix = self.token + " "
         with os.fdopen(self.results_r, "r", encoding="utf-8", errors="replace") as results:
             for line in results:

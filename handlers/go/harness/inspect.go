@@ -5,10 +5,12 @@
 //     targets of the root package's *_test.go files, found with the rules of `go test` and in its
 //     order (the package's own test files, then those of its `_test` package; files by name);
 //   - packages: every directory of the module with non-test Go files, and its package name (the
-//     harness adds an import of phronosd's runner to each, so that Go initialises the runner first);
-//   - refused: what phronosd does not build (a //go:linkname directive, assembly, object files, and
-//     a solution that uses names declared by the tests: in a test build both share a package, so it
-//     could change the tests' variables, their expected values among them).
+//     harness adds an import of phronosd's runner to each, so that Go initialises the runner first),
+//     those the go command ignores in patterns too (testdata, _x, .x): an import path names them;
+//   - refused: what phronosd does not build (a //go:linkname directive, assembly, object files, a
+//     go.mod replace by a local directory, and a solution that uses names declared by the tests: in a
+//     test build both share a package, so it could change the tests' variables, their expected values
+//     among them).
 //
 // Only files that the build constraints select (CGO_ENABLED=0) count; a file that does not parse is
 // skipped, and `go test` reports it.
@@ -25,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -65,35 +68,60 @@ var buildContext = func() build.Context {
 }()
 
 func main() {
-	out := report{Suite: suite("."), Packages: []packageDir{}, Refused: testNamesUsed(".")}
-	filepath.WalkDir(".", func(path string, entry fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if entry.IsDir() {
-			if path != "." && skippedDir(path, entry.Name()) {
-				return filepath.SkipDir
-			}
-			if name := packageName(path); name != "" {
-				out.Packages = append(out.Packages, packageDir{path, name})
-			}
-			return nil
-		}
-		if why := refusal(path); why != "" {
-			out.Refused = append(out.Refused, path+": "+why)
-		}
-		return nil
-	})
+	refused := append(append(testNamesUsed("."), localReplacements("go.mod")...), refusals(".")...)
+	out := report{Suite: suite("."), Packages: packages("."), Refused: refused}
 	json.NewEncoder(os.Stdout).Encode(out)
 }
 
-// skippedDir: what the go command ignores (testdata, _x, .x) and nested modules.
-func skippedDir(path, name string) bool {
-	if name == "testdata" || strings.HasPrefix(name, "_") || strings.HasPrefix(name, ".") {
-		return true
-	}
+// packages lists the module's package directories: all but nested modules.
+func packages(root string) []packageDir {
+	found := []packageDir{}
+	filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
+		if err != nil || !entry.IsDir() {
+			return nil
+		}
+		if path != root && nestedModule(path) {
+			return filepath.SkipDir
+		}
+		if name := packageName(path); name != "" {
+			found = append(found, packageDir{path, name})
+		}
+		return nil
+	})
+	return found
+}
+
+// refusals checks every file of the submission, nested modules and the directories the go command
+// ignores in patterns included: an import path can name those.
+func refusals(root string) []string {
+	var refused []string
+	filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
+		if err == nil && !entry.IsDir() {
+			if why := refusal(path); why != "" {
+				refused = append(refused, path+": "+why)
+			}
+		}
+		return nil
+	})
+	return refused
+}
+
+func nestedModule(path string) bool {
 	_, err := os.Stat(filepath.Join(path, "go.mod"))
 	return err == nil
+}
+
+// A replacement by a local directory (./x, ../x, /x, . or ..) in a go.mod.
+var localReplacement = regexp.MustCompile(`=>\s*"?(/|\.\.?(/|"|\s|$))`)
+
+// localReplacements refuses a go.mod that replaces a module by a directory: it would build code that
+// the runner's import does not reach first (a nested module, a folder outside the submission).
+func localReplacements(goMod string) []string {
+	source, err := os.ReadFile(goMod)
+	if err == nil && localReplacement.Match(source) {
+		return []string{goMod + ": a replace by a local directory is not accepted"}
+	}
+	return nil
 }
 
 // selected lists the directory's files that the build constraints select, by name.

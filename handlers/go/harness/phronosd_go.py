@@ -14,6 +14,11 @@ Build cache: compiling the standard library from scratch takes ~30 s, so the ima
 pre-built with exactly the environment below (`prebuild_cache`). Each container gets a private,
 writable cache in $TMPDIR made of symlinks to the image's read-only entries: nothing is shared between
 submissions and nothing is copied (the cache is >100 MB).
+
+Libraries: the Debian packages of the curated libraries put their sources under GOCODE. At image build
+each of their modules is copied to LIBRARY_DIR with a go.mod of its own that requires nothing, and the
+workspace of every build lists them (LIBRARIES_FILE): a submission imports them with no require, no
+go.sum and no download, and the prebuilt cache holds them compiled and vetted.
 """
 
 import hashlib
@@ -42,6 +47,12 @@ IMAGE_CACHE = "/opt/phronosd/gocache"
 INSPECT = "/opt/phronosd/bin/inspect"
 TEST2JSON = "/opt/phronosd/bin/test2json"
 TOOLCHAIN_FILE = "/opt/phronosd/go-toolchain.json"  # `go env -json GOVERSION`, at image build
+GOCODE = "/usr/share/gocode/src"  # where Debian's golang-*-dev packages put their sources
+LIBRARY_DIR = "/opt/phronosd/golibs"
+LIBRARIES_FILE = "/opt/phronosd/go-libraries.json"  # {module path: its directory}, written at image build
+LIBRARY_IMPORTS_FILE = "zz_phronosd_libraries_test.go"
+WARMUP_PACKAGE = "warmup"  # the package clause of harness/warmup
+IMPORTABLE = '{{if not (or .Error .DepsErrors (eq .Name "main"))}}{{.ImportPath}}{{end}}'  # a `go list -f`
 RUNNER_DIR = os.path.join(HARNESS_DIR, "runner")
 RUNNER_IMPORT = "phronosd.invalid/runner"
 DEFAULT_MODULE = "solution"
@@ -58,6 +69,8 @@ FUZZ_WRAPPER = "Fuzz__phronosd_{}"
 GO_TEST_VERDICT = re.compile(r"^(FAIL|ok)(\t|$)")
 FRAMING = re.compile(r"^\s*(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|FAIL|SKIP):)")
 GO_DIRECTIVE = re.compile(r"^([ \t]*go[ \t]+)(\d+(?:\.\d+)*)\S*[ \t]*$", re.MULTILINE)
+MODULE_DIRECTIVE = re.compile(r'^\s*module\s+"?([^"\s]+)', re.MULTILINE)
+NOT_PROVIDED = re.compile(r"(no required module provides package \S+); to add it:(\n\tcd \S+)?\n\tgo get \S+")
 TOOLCHAIN_DIRECTIVE = re.compile(r"^[ \t]*toolchain[ \t]+go(\d+(?:\.\d+)*)\S*[ \t]*\n?", re.MULTILINE)
 ACTIONS = {"passed": "pass", "failed": "fail", "skipped": "skip"}
 
@@ -116,15 +129,27 @@ def fit_go_mod(work_dir):
     return f"go.mod asks for Go {wanted}; built with the installed Go {installed} (GOTOOLCHAIN=local), its go line lowered to {installed}"
 
 
+def libraries():
+    """The image's library modules: {module path: directory} (empty in an image without libraries)."""
+    if not os.path.exists(LIBRARIES_FILE):
+        return {}
+    with open(LIBRARIES_FILE, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def write_go_work(work_dir):
+    """The workspace: the submission's module, phronosd's runner and the libraries (but one with the
+    submission's own module path, which the workspace could not hold twice)."""
+    own = module_path(work_dir)
+    dirs = [work_dir, RUNNER_DIR, *(path for module, path in sorted(libraries().items()) if module != own)]
     os.makedirs(BUILD_DIR, exist_ok=True)
     with open(GO_WORK, "w", encoding="utf-8") as handle:
-        handle.write(f"go {installed_version()}\n\nuse (\n\t{work_dir}\n\t{RUNNER_DIR}\n)\n")
+        handle.write(f"go {installed_version()}\n\nuse (\n" + "".join(f"\t{d}\n" for d in dirs) + ")\n")
 
 
 def module_path(work_dir):
     with open(os.path.join(work_dir, "go.mod"), encoding="utf-8") as handle:
-        match = re.search(r'^\s*module\s+"?([^"\s]+)', handle.read(), re.MULTILINE)
+        match = MODULE_DIRECTIVE.search(handle.read())
     return match.group(1) if match else DEFAULT_MODULE
 
 
@@ -241,6 +266,9 @@ def build(work_dir, env):
         return None
     lines = (proc.stderr + proc.stdout).splitlines()
     message = "\n".join(line for line in lines if not GO_TEST_VERDICT.match(line))
+    message = NOT_PROVIDED.sub(
+        r"\1: neither in the standard library nor among this image's libraries (nothing is downloaded)", message
+    )
     return trim(message) or f"go test -c failed ({exit_description(proc.returncode)})"
 
 
@@ -530,12 +558,85 @@ def main():
     return 0
 
 
+def module_roots(src):
+    """The module roots among Debian's Go sources (relative paths): every directory with a go.mod, and
+    for code outside those, its repository (host/owner/name, Go's own import path convention)."""
+    roots, code = set(), set()
+    for root, dirs, files in os.walk(src):
+        dirs[:] = [d for d in dirs if d != "testdata" and not d.startswith(("_", "."))]
+        rel = os.path.relpath(root, src)
+        if "go.mod" in files:
+            roots.add(rel)
+        elif any(name.endswith(".go") for name in files):
+            code.add(rel)
+    for rel in sorted(code):
+        if not any(rel == root or rel.startswith(root + "/") for root in roots):
+            roots.add("/".join(rel.split("/")[:3]))
+    return sorted(roots)
+
+
+def library_go_mod(source_dir, rel):
+    """Our go.mod for a library module: its module path and go line (from its own go.mod, else the
+    directory and Go's default 1.16) and no requirement: the workspace provides the other libraries."""
+    text = ""
+    if os.path.exists(os.path.join(source_dir, "go.mod")):
+        with open(os.path.join(source_dir, "go.mod"), encoding="utf-8") as handle:
+            text = handle.read()
+    module, go = MODULE_DIRECTIVE.search(text), GO_DIRECTIVE.search(text)
+    return f"module {module.group(1) if module else rel}\n\ngo {go.group(2) if go else '1.16'}\n"
+
+
+def install_libraries():
+    """Image build: copy Debian's Go sources to LIBRARY_DIR, each module with our go.mod, and list the
+    modules in LIBRARIES_FILE."""
+    modules = {}
+    if os.path.isdir(GOCODE):
+        shutil.copytree(GOCODE, LIBRARY_DIR, ignore=shutil.ignore_patterns("go.mod", "go.sum", "go.work"))
+        for rel in module_roots(GOCODE):
+            go_mod = library_go_mod(os.path.join(GOCODE, rel), rel)
+            with open(os.path.join(LIBRARY_DIR, rel, "go.mod"), "w", encoding="utf-8") as handle:
+                handle.write(go_mod)
+            modules[MODULE_DIRECTIVE.search(go_mod).group(1)] = os.path.join(LIBRARY_DIR, rel)
+    with open(LIBRARIES_FILE, "w", encoding="utf-8") as handle:
+        json.dump(modules, handle, indent=1, sort_keys=True)
+
+
+def library_packages(work_dir, env):
+    """The libraries' importable packages: no error in them or their imports, not a command, not internal."""
+    patterns = [module + "/..." for module in libraries()]
+    if not patterns:
+        return []
+    fit_go_mod(work_dir)
+    write_go_work(work_dir)
+    listed = subprocess.run(
+        ["go", "list", "-e", "-f", IMPORTABLE, *patterns],
+        cwd=work_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [package for package in listed.stdout.split() if "internal" not in package.split("/")]
+
+
+def import_libraries(work_dir, env):
+    """A test file of the warm-up that imports every library package, so that building it compiles
+    and vets them all into the cache, as `go test` does for a submission that imports them."""
+    packages = library_packages(work_dir, env)
+    if packages:
+        with open(os.path.join(work_dir, LIBRARY_IMPORTS_FILE), "w", encoding="utf-8") as handle:
+            handle.write(f"package {WARMUP_PACKAGE}\n\nimport (\n" + "".join(f'\t_ "{p}"\n' for p in packages) + ")\n")
+
+
 def prebuild_cache(warmup_dir):
-    """Image build: fill IMAGE_CACHE with the standard library, phronosd's runner and a small test
-    binary (its test main, the generated driver, vet), built exactly as `main` builds."""
+    """Image build: install the libraries, then fill IMAGE_CACHE with the standard library, phronosd's
+    runner, the libraries and a small test binary (its test main, the generated driver, vet), built
+    exactly as `main` builds."""
+    install_libraries()
     work_dir = SCRATCH + "/phronosd-prebuild"
     shutil.copytree(warmup_dir, work_dir)
     env = go_env(IMAGE_CACHE)
+    import_libraries(work_dir, env)
     _note, _suite, error = prepare(work_dir, env)
     if error:
         raise SystemExit(error)

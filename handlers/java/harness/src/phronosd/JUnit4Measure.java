@@ -82,7 +82,9 @@ final class JUnit4Measure {
         }
 
         private static String nameOf(Description d) {
-            return d.getMethodName() == null ? d.getDisplayName() : TestNames.ofJUnit4(d.getClassName(), d.getMethodName());
+            return d.getMethodName() == null
+                    ? d.getDisplayName()
+                    : TestNames.ofJUnit4(d.getClassName(), d.getMethodName());
         }
     }
 }

@@ -10,10 +10,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What the run script hands this JVM on stdin instead of the environment (which the code under
- * test can read): the report channel's token on the first line, then the job's PHRONOSD_* variables
- * (handlers/README.md), one {@code NAME=value} a line. Read to its end before any submitted class
- * is compiled or loaded; stdin is then closed (the JDK points descriptor 0 at /dev/null).
+ * What the run script hands this JVM through a pipe (the descriptor is the JVM's argument) instead
+ * of the environment (which the code under test can read): the report channel's token on the first
+ * line, then the job's PHRONOSD_* variables (handlers/README.md), one {@code NAME=value} a line.
+ * Read to its end before any submitted class is compiled or loaded; the pipe then stays open, empty
+ * (Java closes no descriptor above 2), its writer gone.
  *
  * <p>In a pooled container the job's own variables come later, as a JSON object on
  * {@code PHRONOSD_JOB_FD} ({@link #assigned}).
@@ -21,14 +22,10 @@ import java.util.Map;
 record Job(String token, Map<String, String> variables) {
     private static final String JOB_FD = "PHRONOSD_JOB_FD";
 
-    static Job fromStdin() throws IOException {
-        List<String> lines;
-        try (InputStream in = System.in) {
-            lines = new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().toList();
-        }
-        System.setIn(InputStream.nullInputStream());
+    static Job handedOver(int fd) throws IOException {
+        List<String> lines = readAll(fd).lines().toList();
         if (lines.isEmpty() || !lines.get(0).matches("[0-9A-Za-z_-]+")) {
-            throw new IllegalStateException("no report token on stdin");
+            throw new IllegalStateException("no report token on descriptor " + fd);
         }
         Map<String, String> variables = new HashMap<>();
         for (String line : lines.subList(1, lines.size())) {
@@ -48,14 +45,17 @@ record Job(String token, Map<String, String> variables) {
     /** This job with the variables the supervisor writes to PHRONOSD_JOB_FD when the job arrives
      *  (blocks until then). */
     Job assigned() throws IOException {
-        String json;
-        // buffered: FileInputStream's own readAllBytes asks a pipe for its position, and fails
-        try (InputStream in = new BufferedInputStream(new FileInputStream("/proc/self/fd/" + get(JOB_FD)))) {
-            json = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        }
         Map<String, String> merged = new HashMap<>(variables);
-        merged.putAll(FlatJson.parseObject(json));
+        merged.putAll(FlatJson.parseObject(readAll(Integer.parseInt(get(JOB_FD)))));
         return new Job(token, Map.copyOf(merged));
+    }
+
+    /** A pipe this process inherited, read to its end through /proc/self/fd. */
+    private static String readAll(int fd) throws IOException {
+        // buffered: FileInputStream's own readAllBytes asks a pipe for its position, and fails
+        try (InputStream in = new BufferedInputStream(new FileInputStream("/proc/self/fd/" + fd))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
     }
 
     /** A variable the harness cannot run without. */

@@ -2,6 +2,7 @@ package phronosd;
 
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.net.MalformedURLException;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Path;
@@ -19,7 +20,9 @@ import org.junit.platform.launcher.core.LauncherFactory;
 /**
  * The Java harness: compiles the sources with javac in this JVM, validates the suite through the
  * JUnit Platform Launcher, and, in mode `run`, measures it in a second execution of the same
- * Launcher (one more discovery, not one per run) where {@link MeasureInterceptor} repeats each test.
+ * Launcher (one more discovery, not one per run) where {@link MeasureInterceptor} repeats each test;
+ * in a compare job, in one execution per run ({@link Stepper}). A pooled JVM first preloads
+ * ({@link Preload}) and waits for its job.
  */
 public final class Main {
     /** The submitted files: the working directory the supervisor started this harness in. */
@@ -40,7 +43,7 @@ public final class Main {
     }
 
     public static void main(String[] args) throws Exception {
-        Job job = Job.fromStdin();
+        Job job = Job.handedOver(Integer.parseInt(args[0]));
         Reporter reporter = Reporter.open(job);
         if (job.pooled()) {
             Preload.run(CLASSES.getParent());
@@ -70,7 +73,7 @@ public final class Main {
             reporter.emit("compile_error", "message", compiled.errors());
             return 1;
         }
-        ClassLoader loader = new URLClassLoader(new URL[] {CLASSES.toUri().toURL()}, Main.class.getClassLoader());
+        ClassLoader loader = new URLClassLoader(classPath(), Main.class.getClassLoader());
         Thread.currentThread().setContextClassLoader(loader);
         List<Class<?>> testClasses = new ArrayList<>();
         for (String name : compiled.testClasses()) {
@@ -86,6 +89,13 @@ public final class Main {
             measure(launcher, testClasses, loader);
         }
         return listener.measurable() ? 0 : 1;
+    }
+
+    /** Where the compiled classes' loader looks (after the JVM's class path): the classes, then the libraries. */
+    private static URL[] classPath() throws MalformedURLException {
+        List<URL> path = new ArrayList<>(List.of(CLASSES.toUri().toURL()));
+        path.addAll(Libraries.urls());
+        return path.toArray(URL[]::new);
     }
 
     /** The suite of these classes; `measuring`: with MeasureInterceptor, without JUnit 4 (timed apart). */

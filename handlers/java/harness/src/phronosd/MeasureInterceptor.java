@@ -26,7 +26,8 @@ public final class MeasureInterceptor implements InvocationInterceptor {
     static volatile Measurement measurement;
     static volatile Map<String, String> names;
 
-    private static final ExtensionContext.Namespace NAMESPACE = ExtensionContext.Namespace.create(MeasureInterceptor.class);
+    private static final ExtensionContext.Namespace NAMESPACE =
+            ExtensionContext.Namespace.create(MeasureInterceptor.class);
     /** How Jupiter built each test instance of the measuring run, to build fresh ones the same way. */
     private static final Map<Object, TestFixture.Construction> CONSTRUCTIONS =
             Collections.synchronizedMap(new IdentityHashMap<>());

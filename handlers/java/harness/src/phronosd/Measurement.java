@@ -173,8 +173,8 @@ final class Measurement {
             progress.finish(count);
         }
         int warmups = series.values().stream().mapToInt(s -> s.warmups.size()).min().orElse(0);
-        reporter.emit("measured", "warmup", warmups, "timerResolutionNs", timerResolutionNs, "notes", List.copyOf(notes),
-                "rssPeakBytes", peakRssBytes, "elapsedNs", System.nanoTime() - startedNs);
+        reporter.emit("measured", "warmup", warmups, "timerResolutionNs", timerResolutionNs,
+                "notes", List.copyOf(notes), "rssPeakBytes", peakRssBytes, "elapsedNs", System.nanoTime() - startedNs);
     }
 
     /** Why the tests without a timed run have none, when no stop note says it already. */

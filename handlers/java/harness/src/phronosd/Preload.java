@@ -25,8 +25,8 @@ final class Preload {
 
     static void run(Path scratch) throws IOException, ReflectiveOperationException {
         Path classes = Files.createDirectories(scratch.resolve("preload"));
-        List<String> arguments = new ArrayList<>(List.of(
-                "-d", classes.toString(), "-classpath", System.getProperty("java.class.path"), "-proc:none", "-nowarn"));
+        List<String> arguments = new ArrayList<>(List.of("-d", classes.toString(),
+                "-classpath", System.getProperty("java.class.path"), "-proc:none", "-nowarn"));
         try (Stream<Path> sources = Files.list(TRAINING)) {
             sources.map(Path::toString).filter(name -> name.endsWith(".java")).forEach(arguments::add);
         }
@@ -34,7 +34,8 @@ final class Preload {
         if (ToolProvider.getSystemJavaCompiler().run(null, quiet, quiet, arguments.toArray(String[]::new)) != 0) {
             throw new IllegalStateException("the training suite did not compile");
         }
-        try (URLClassLoader loader = new URLClassLoader(new URL[] {classes.toUri().toURL()}, Preload.class.getClassLoader())) {
+        URL[] path = {classes.toUri().toURL()};
+        try (URLClassLoader loader = new URLClassLoader(path, Preload.class.getClassLoader())) {
             Class<?> tests = Class.forName(TRAINING_TESTS, false, loader);
             LauncherFactory.create().execute(Main.request(List.of(tests), false));
         }

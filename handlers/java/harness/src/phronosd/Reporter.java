@@ -1,21 +1,23 @@
 package phronosd;
 
+import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * Writes report events to the supervisor's private pipe: each line is {@code <token> <json>}, where
- * the token is the per-run secret the supervisor accepts lines by. Lines the code under test writes
- * to the same pipe (it can find the descriptor) lack it and are dropped.
+ * Writes report events to the supervisor's private channel: each line is {@code <token> <json>},
+ * where the token is the per-run secret the supervisor accepts lines by. Lines the code under test
+ * writes to the same channel (it can find the descriptor) lack it and are dropped.
  *
  * <p>Each line is written with one write(2) and starts with a newline, so bytes the code under test
- * left in the pipe without a newline end up on a line of their own instead of spoiling this one. A
- * line of at most {@link #ATOMIC_LINE} bytes is written atomically (Linux's PIPE_BUF), so a thread of
- * the code under test writing at the same moment cannot split it either: a {@code message} is
+ * left in the channel without a newline end up on a line of their own instead of spoiling this one.
+ * A line of at most {@link #ATOMIC_LINE} bytes is written atomically (Linux's PIPE_BUF), so a thread
+ * of the code under test writing at the same moment cannot split it either: a {@code message} is
  * trimmed to keep its line within that size.
  */
 final class Reporter {
@@ -30,9 +32,14 @@ final class Reporter {
         this.prefix = ("\n" + token + " ").getBytes(StandardCharsets.US_ASCII);
     }
 
-    /** The reporter of this job: its report descriptor, its token. */
-    static Reporter open(Job job) throws IOException {
-        return new Reporter(new FileOutputStream("/proc/self/fd/" + job.get("PHRONOSD_REPORT_FD")), job.token());
+    /**
+     * The reporter of this job. The run script made the report channel descriptor 0: Java writes to
+     * a descriptor it did not open only through 0, 1 and 2 (a socket cannot be reopened through
+     * /proc/self/fd). `System.in` no longer reads it.
+     */
+    static Reporter open(Job job) {
+        System.setIn(InputStream.nullInputStream());
+        return new Reporter(new FileOutputStream(FileDescriptor.in), job.token());
     }
 
     /** Fields come in name/value pairs; values are strings, numbers, booleans, lists or null. */

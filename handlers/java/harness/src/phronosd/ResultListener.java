@@ -72,7 +72,8 @@ final class ResultListener implements TestExecutionListener {
         return switch (outcome.getStatus()) {
             case SUCCESSFUL -> new Result(names.of(id), "passed", ms, message);
             case ABORTED -> aborted(names.of(id), ms, failure);
-            case FAILED -> new Result(names.of(id), failure instanceof AssertionError ? "failed" : "error", ms, message);
+            case FAILED -> new Result(
+                    names.of(id), failure instanceof AssertionError ? "failed" : "error", ms, message);
         };
     }
 

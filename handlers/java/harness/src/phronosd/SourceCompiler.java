@@ -3,6 +3,7 @@ package phronosd;
 import com.sun.source.util.JavacTask;
 import com.sun.source.util.TaskEvent;
 import com.sun.source.util.TaskListener;
+import java.io.File;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
@@ -32,14 +33,15 @@ final class SourceCompiler {
     static Result compile(Path workDir, Path testFile, Path solutionFile, Path classesDir) throws IOException {
         JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
         Files.createDirectories(classesDir);
+        List<Path> sources = sources(workDir);
         try (StandardJavaFileManager files = javac.getStandardFileManager(null, null, StandardCharsets.UTF_8)) {
             List<String> options = List.of(
                     "-d", classesDir.toString(),
-                    "-classpath", System.getProperty("java.class.path"),
+                    "-classpath", classPath(workDir, sources),
                     "-proc:none", "-implicit:none", "-encoding", "UTF-8", "-Xlint:none", "-nowarn", "-g");
             StringWriter output = new StringWriter();
             JavacTask task = (JavacTask) javac.getTask(
-                    output, files, null, options, null, files.getJavaFileObjectsFromPaths(sources(workDir)));
+                    output, files, null, options, null, files.getJavaFileObjectsFromPaths(sources));
             List<String> testClasses = new ArrayList<>();
             List<String> solutionClasses = new ArrayList<>();
             task.addTaskListener(topLevelTypesOf(testFile, testClasses));
@@ -49,6 +51,13 @@ final class SourceCompiler {
                     ? new Result(testClasses, solutionClasses, null)
                     : new Result(List.of(), List.of(), output.toString().strip());
         }
+    }
+
+    /** The JVM's class path (the harness, JUnit) and the jars of the libraries the sources use. */
+    private static String classPath(Path workDir, List<Path> sources) throws IOException {
+        List<String> path = new ArrayList<>(List.of(System.getProperty("java.class.path")));
+        path.addAll(Libraries.namedIn(sources.stream().map(workDir::resolve).toList()));
+        return String.join(File.pathSeparator, path);
     }
 
     private static List<Path> sources(Path workDir) throws IOException {

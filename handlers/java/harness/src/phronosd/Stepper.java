@@ -1,7 +1,6 @@
 package phronosd;
 
 import java.io.FileInputStream;
-import java.io.IOException;
 import java.io.InputStream;
 
 /**
