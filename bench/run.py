@@ -250,6 +250,15 @@ async def idle_pool_rss_mb(client: TestClient, language: str) -> float:
     return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "kB": 1 / 1000, "MB": 1, "GB": 1000}[unit]
 
 
+async def calibrate_loop(client: TestClient, name: str, files: BenchFiles) -> int:
+    """The loop's step count that takes about LOOP_TARGET_MS in this language."""
+    iterations = CALIBRATION_ITERATIONS
+    for _ in range(CALIBRATION_ROUNDS):
+        probe = await measure(client, name, files.solution, files.loop_tests(iterations), 20)
+        iterations = max(1, round(iterations * LOOP_TARGET_MS / probe["medianMs"]))
+    return iterations
+
+
 async def bench_language(
     lane: TestClient, no_lane: TestClient, pool: TestClient, language: Language, args
 ) -> dict[str, str]:
@@ -279,10 +288,7 @@ async def bench_language(
         f"| {f'{target_floor:g} ({mark(floor_us <= target_floor)})' if target_floor else '-'} |"
     )
 
-    iterations = CALIBRATION_ITERATIONS
-    for _ in range(CALIBRATION_ROUNDS):
-        probe = await measure(lane, name, files.solution, files.loop_tests(iterations), 20)
-        iterations = max(1, round(iterations * LOOP_TARGET_MS / probe["medianMs"]))
+    iterations = await calibrate_loop(lane, name, files)
     on_lane = await measure(lane, name, files.solution, files.loop_tests(iterations), RUNS)
     off_lane = await measure(no_lane, name, files.solution, files.loop_tests(iterations), RUNS)
     target_cv = TARGET_ROBUST_CV.get(name, 3.0)
@@ -336,16 +342,30 @@ async def compare_row(client: TestClient, language: Language, files: BenchFiles,
             raise RuntimeError(f"compare {name}: {response.status} {json.dumps(data)[:600]}")
         return data["comparison"]["results"][0]
 
-    same = [await one(files.solution) for _ in range(trials)]
-    shifted = [await one(slower) for _ in range(trials)]
+    same, shifted, loads = [], [], []
+    for _ in range(trials):  # alternating, so that both kinds of trial meet the same load
+        same.append(await one(files.solution))
+        shifted.append(await one(slower))
+        loads.append(os.getloadavg()[0])
     aa = sum(r["verdict"] == "indistinguishable" for r in same)
     ab = sum(r["verdict"] == "slower" for r in shifted)
     covered = sum(r["ci95"] is not None and r["ci95"][0] <= 1.05 <= r["ci95"][1] for r in shifted)
     ratios = [r["ratio"] for r in shifted if r["ratio"] is not None]
+    widths = [r["ci95"][1] / r["ci95"][0] - 1 for r in same + shifted if r["ci95"] is not None]
     return (
         f"| {name} | {aa}/{trials} ({mark(aa >= 0.95 * trials)}) | {ab}/{trials} ({mark(ab >= 0.95 * trials)}) "
-        f"| {covered}/{trials} | {statistics.median(ratios):.3f} |"
+        f"| {covered}/{trials} | {statistics.median(ratios):.3f} | {statistics.median(widths) * 100:.1f} "
+        f"| {min(loads):.1f} .. {max(loads):.1f} |"
     )
+
+
+async def compare_only(client: TestClient, language: Language, args) -> dict[str, str]:
+    """`--only-compare`: calibrate the loop, then the compare trials."""
+    if language.name not in MORE_WORK or not language.comparable:
+        return {}
+    files = bench_files(language)
+    iterations = await calibrate_loop(client, language.name, files)
+    return {"compare": await compare_row(client, language, files, iterations, args.compare_trials)}
 
 
 TABLES = {
@@ -374,8 +394,10 @@ TABLES = {
         "|---|---|---|---|---|---|---|",
     ),
     "compare": (
-        "Compare: the ~2 ms loop against itself (A/A) and against a copy doing 5 % more work, 100 interleaved runs each",
-        "| language | A/A indistinguishable | 5 % slower found | 1.05 inside ci95 | median ratio found |\n|---|---|---|---|---|",
+        "Compare: the ~2 ms loop against itself (A/A) and against a copy doing 5 % more work, 100 interleaved runs "
+        "each, in 6 processes per solution",
+        "| language | A/A indistinguishable | 5 % slower found | 1.05 inside ci95 | median ratio found "
+        "| median ci95 width (%) | load (1 min) |\n|---|---|---|---|---|---|---|",
     ),
     "seed": (
         "The seed's design (a fresh container per timed run) against one `/run` with runs=100",
@@ -470,9 +492,12 @@ async def bench(args) -> str:
             if not images.ready(name):
                 print(f"{name}: skipped (image not built)", file=sys.stderr)
                 continue
-            rows.append(await bench_language(lane, no_lane, pool, language, args))
+            if args.only_compare:
+                rows.append(await compare_only(lane, language, args))
+            else:
+                rows.append(await bench_language(lane, no_lane, pool, language, args))
             print("\n".join(rows[-1].values()), file=sys.stderr)
-    if not args.languages or "python" in args.languages:
+    if not args.only_compare and (not args.languages or "python" in args.languages):
         rows += [{"burst": await burst_row(size)} for size in (0, 1)]
     return render(rows)
 
@@ -484,6 +509,9 @@ def main() -> None:
     parser.add_argument("--seed-runs", type=int, default=RUNS, help="containers of the seed's design (0: skip)")
     parser.add_argument(
         "--compare-trials", type=int, default=20, help="A/A and A/B compare trials per language (0: skip)"
+    )
+    parser.add_argument(
+        "--only-compare", action="store_true", help="the compare trials alone (with the loop's calibration)"
     )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()

@@ -17,7 +17,7 @@ from .health import DockerProbe
 from .images import Images
 from .lanes import CpuPlan, Lanes
 from .languages import Language, Submission
-from .pool import WarmPool
+from .pool import PooledContainer, WarmPool
 from .sandbox import ContainerOutcome, EventHandler, Limits, Sandbox
 from .settings import Settings
 from .verdict import Fault, build_result
@@ -148,7 +148,7 @@ class Executor:
         async with self.slot(measuring=True) as (waited_s, core):
             limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
             outcome = await self.sandbox.run(
-                image, language, job, limits, budget_ms, on_event, entrants=len(request.entrants)
+                image, language, job, limits, budget_ms, on_event, entrants=len(request.entrants) * job["processes"]
             )
         await self.check_engine(outcome)
         result = await compare_result(request, outcome, image, waited_s * 1000, budget_ms, core)
@@ -163,6 +163,12 @@ class Executor:
             if not state.reachable:
                 raise DockerUnavailable(f"the Docker engine is not reachable: {state.error}")
 
+    def pooled(self, name: str, measure: Measure | None) -> contextlib.AbstractContextManager[PooledContainer | None]:
+        """A ready pooled container for a validation (a measuring job starts cold on its core)."""
+        if self.pool is None or measure is not None:
+            return contextlib.nullcontext()
+        return self.pool.taken(name)
+
     async def execute(self, request: ExecutionRequest, on_event: EventHandler | None = None) -> dict[str, Any]:
         """Run one validate or run request; `on_event` gets its live phase and progress events."""
         language, measure, settings = request.language, request.measure, self.settings
@@ -171,8 +177,8 @@ class Executor:
         job = job_of(language, request.submission, measure, budget_ms)
         async with self.slot(measuring=measure is not None) as (waited_s, core):
             limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
-            pooled = self.pool.take(language.name) if self.pool and measure is None else None
-            outcome = await self.sandbox.run_pooled(pooled, job, limits, on_event) if pooled else None
+            with self.pooled(language.name, measure) as pooled:
+                outcome = await self.sandbox.run_pooled(pooled, job, limits, on_event) if pooled else None
             if outcome is None:
                 outcome = await self.sandbox.run(image, language, job, limits, budget_ms, on_event)
         await self.check_engine(outcome)

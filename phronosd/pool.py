@@ -4,7 +4,10 @@ A pooled container is started with the same hardened flags as a cold one (`Sandb
 `PHRONOSD_POOLED`: its supervisor starts the harness at once, the harness loads its runtime and
 framework and says so, the supervisor prints `phronosd-ready`, and then both wait for the job on
 stdin. A request takes a ready container instead of starting one; the container runs that one job
-and is removed like any other (`--rm`), and the pool starts a replacement in the background.
+and is removed like any other (`--rm`), and the pool starts a replacement in the background once
+that job has ended: a replacement started at once would load its runtime and framework on the same
+cores as the job it replaces (on two cores that took back all that the pool saved for Jest and
+Rust). When requests find the pool empty (more of them than it holds), it refills at once.
 Nothing of one job is visible to another: no container ever sees two.
 
 Only validation is pooled. A `/run` starts its own container pinned to its measuring core with no
@@ -20,6 +23,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .docker import DockerCli, DockerUnavailable
@@ -71,6 +75,7 @@ class WarmPool:
         self.idle_s = idle_s
         self.ready: dict[str, list[PooledContainer]] = {name: [] for name in self.languages}
         self.starting: dict[str, int] = {name: 0 for name in self.languages}
+        self.in_use: dict[str, int] = {name: 0 for name in self.languages}  # taken, job still running
         self.failed_at: dict[str, float] = {}
         self.tasks: set[asyncio.Task] = set()
         self.maintainer: asyncio.Task | None = None
@@ -106,10 +111,13 @@ class WarmPool:
                     ready.remove(container)
                     self.spawn_task(self.discard(container))
 
-    def top_up(self, name: str) -> None:
+    def top_up(self, name: str, wait_for_jobs: bool = True) -> None:
+        """Start the containers this language lacks; `wait_for_jobs`: a taken container's slot stays
+        filled until its job ends."""
         if not self.images.ready(name) or time.monotonic() - self.failed_at.get(name, -1e9) < RETRY_AFTER_FAILURE_S:
             return
-        missing = self.size - sum(c.alive() for c in self.ready[name]) - self.starting[name]
+        occupied = sum(c.alive() for c in self.ready[name]) + self.starting[name]
+        missing = self.size - occupied - (self.in_use[name] if wait_for_jobs else 0)
         for _ in range(max(missing, 0)):
             self.starting[name] += 1
             self.spawn_task(self.start_one(name))
@@ -145,18 +153,31 @@ class WarmPool:
         finally:
             self.starting[name] -= 1
 
+    @contextlib.contextmanager
+    def taken(self, name: str) -> Iterator[PooledContainer | None]:
+        """A ready container of this language for one job (the oldest alive), or None: start a cold
+        one. Its replacement starts when the job ends."""
+        container = self.take(name)
+        if container is None:
+            yield None
+            return
+        self.in_use[name] += 1
+        try:
+            yield container
+        finally:
+            self.in_use[name] -= 1
+            self.top_up(name)
+
     def take(self, name: str) -> PooledContainer | None:
-        """A ready container of this language (the oldest alive), or None: start a cold one."""
         if name not in self.ready:
             return None
         ready = self.ready[name]
         while ready:
             container = ready.pop(0)
             if container.alive() and container.image == self.images.tag(name):
-                self.top_up(name)
                 return container
             self.spawn_task(self.discard(container))
-        self.top_up(name)
+        self.top_up(name, wait_for_jobs=False)  # more requests than the pool holds: refill now
         return None
 
     async def discard(self, container: PooledContainer) -> None:

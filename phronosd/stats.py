@@ -185,57 +185,43 @@ def early_stop_flag(runs_done: int, runs_requested: int, measure_wall_ms: float 
 # Comparing solutions measured in the same rounds (POST /api/execute/compare).
 COMPARE_ALPHA = 0.01  # a difference is declared at p < 1 %, after Holm's adjustment
 COMPARE_MIN_EFFECT = 0.01  # ... and only if the ratio is at least 1 % away from 1
-COMPARE_MIN_PAIRS = 6  # fewer rounds cannot reach p < 1 % with the signed-rank test
-Z_975 = 1.959964
+COMPARE_MIN_BLOCKS = 2  # a process-to-process spread needs two processes of each solution
+COMPARE_MIN_BLOCK_ROUNDS = 3  # a block's estimate needs a few paired rounds
 COMPARE_METHOD = (
-    "paired by round: the ratio is exp of the Hodges-Lehmann estimate of the per-round log ratios "
-    "(candidate over baseline), with the Wilcoxon signed-rank 95 % interval; two-sided Wilcoxon signed-rank "
-    f"test, Holm-adjusted over the candidates; a difference is declared only when p < {COMPARE_ALPHA:g}, "
+    "blocks of processes: every solution is measured in several processes, one per block, and in a block "
+    "every round runs each solution once; per block, the Hodges-Lehmann estimate of the per-round log ratios "
+    "(candidate over baseline); the ratio is exp of the mean of the block estimates, with the Student t 95 % "
+    "interval over blocks (the processes are the replicates, so a process's own speed level counts as noise); "
+    f"two-sided t test, Holm-adjusted over the candidates; a difference is declared only when p < {COMPARE_ALPHA:g}, "
     f"the interval excludes 1 and the ratio is at least {COMPARE_MIN_EFFECT:.0%} away from 1"
 )
 
 
-def normal_sf(z: float) -> float:
-    """P(Z > z) of a standard normal."""
-    return 0.5 * math.erfc(z / math.sqrt(2))
+def t_two_sided_p(t: float, df: int) -> float:
+    """P(|T| >= |t|) for Student's t with `df` degrees of freedom (the closed forms for integer df,
+    Abramowitz and Stegun 26.7.3 and 26.7.4)."""
+    theta = math.atan(abs(t) / math.sqrt(df))
+    cos2, term, total = math.cos(theta) ** 2, 1.0, 0.0
+    if df % 2:
+        total = 1.0 if df > 1 else 0.0
+        for k in range(3, df, 2):
+            term *= cos2 * (k - 1) / k
+            total += term
+        inside = 2 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    else:
+        total = 1.0
+        for k in range(2, df, 2):
+            term *= cos2 * (k - 1) / k
+            total += term
+        inside = math.sin(theta) * total
+    return min(1.0, max(0.0, 1.0 - inside))
 
 
-def signed_rank_p(differences: Sequence[float]) -> float:
-    """Two-sided p-value of the Wilcoxon signed-rank test (normal approximation with tie and zero
-    corrections, Pratt's handling of zeros left out: zeros are dropped)."""
-    nonzero = [d for d in differences if d != 0]
-    n = len(nonzero)
-    if n == 0:
-        return 1.0
-    ordered = sorted(nonzero, key=abs)
-    ranks, ties, i = [0.0] * n, 0.0, 0
-    while i < n:
-        j = i
-        while j + 1 < n and abs(ordered[j + 1]) == abs(ordered[i]):
-            j += 1
-        for k in range(i, j + 1):
-            ranks[k] = (i + j) / 2 + 1
-        size = j - i + 1
-        ties += size**3 - size
-        i = j + 1
-    w_plus = sum(rank for rank, d in zip(ranks, ordered) if d > 0)
-    mean = n * (n + 1) / 4
-    variance = n * (n + 1) * (2 * n + 1) / 24 - ties / 48
-    if variance <= 0:
-        return 1.0
-    z = (abs(w_plus - mean) - 0.5) / math.sqrt(variance)
-    return min(1.0, 2 * normal_sf(max(z, 0.0)))
-
-
-def hodges_lehmann(differences: Sequence[float]) -> tuple[float, float, float]:
-    """The Hodges-Lehmann estimate of the centre of paired differences (median of the Walsh averages)
-    and its Wilcoxon signed-rank 95 % interval (normal approximation of the critical rank)."""
+def hodges_lehmann(differences: Sequence[float]) -> float:
+    """The Hodges-Lehmann estimate of the centre of paired differences: the median of the Walsh
+    averages (robust to outliers and heavy tails, efficient under normal noise)."""
     n = len(differences)
-    walsh = sorted((differences[i] + differences[j]) / 2 for i in range(n) for j in range(i, n))
-    count = len(walsh)
-    k = math.floor(n * (n + 1) / 4 - Z_975 * math.sqrt(n * (n + 1) * (2 * n + 1) / 24))
-    k = min(max(k, 0), (count - 1) // 2)
-    return statistics.median(walsh), walsh[k], walsh[count - 1 - k]
+    return statistics.median((differences[i] + differences[j]) / 2 for i in range(n) for j in range(i, n))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -248,38 +234,59 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def compare_runs(baseline_ms: Sequence[float], candidates: dict[str, Sequence[float]]) -> list[dict[str, Any]]:
-    """Each candidate's run times against the baseline's, run i of each from the same round."""
+def block_estimates(
+    baseline: Sequence[Sequence[float]], candidate: Sequence[Sequence[float]]
+) -> tuple[list[float], int]:
+    """One estimate of the log ratio per block (a process of each, run i of both from the same round):
+    the Hodges-Lehmann centre of the block's per-round log ratios; and the number of pairs used.
+    Blocks with too few rounds are left out."""
+    estimates, pairs = [], 0
+    for base_runs, cand_runs in zip(baseline, candidate):
+        logs = [math.log(c / b) for b, c in zip(base_runs, cand_runs) if b > 0 and c > 0]
+        if len(logs) >= COMPARE_MIN_BLOCK_ROUNDS:
+            estimates.append(hodges_lehmann(logs))
+            pairs += len(logs)
+    return estimates, pairs
+
+
+def compare_blocks(estimates: Sequence[float]) -> tuple[float, float, float, float]:
+    """(centre, low, high, two-sided p) of the mean of the block estimates: one-sample Student t over
+    blocks. Each block's processes bring their own speed levels, so the blocks' spread holds the
+    process-to-process variation as well as the run-to-run noise."""
+    count = len(estimates)
+    centre = statistics.fmean(estimates)
+    error = statistics.stdev(estimates) / math.sqrt(count)
+    if error == 0:
+        return centre, centre, centre, 1.0 if centre == 0 else 0.0
+    half = t_quantile_95(count - 1) * error
+    return centre, centre - half, centre + half, t_two_sided_p(centre / error, count - 1)
+
+
+def compare_runs(
+    baseline: Sequence[Sequence[float]], candidates: dict[str, Sequence[Sequence[float]]]
+) -> list[dict[str, Any]]:
+    """Each candidate's run times against the baseline's. Every solution's runs come as one list per
+    block (one process of each solution per block), run i of every list of a block from the same round."""
     results: list[dict[str, Any]] = []
     p_values: list[float] = []
-    for name, runs in candidates.items():
-        pairs = [(b, c) for b, c in zip(baseline_ms, runs) if b > 0 and c > 0]
-        if len(pairs) < COMPARE_MIN_PAIRS:
-            results.append(
-                {
-                    "name": name,
-                    "ratio": None,
-                    "ci95": None,
-                    "pValue": None,
-                    "verdict": "indistinguishable",
-                    "pairs": len(pairs),
-                }
-            )
+    for name, blocks in candidates.items():
+        estimates, pairs = block_estimates(baseline, blocks)
+        result: dict[str, Any] = {
+            "name": name,
+            "ratio": None,
+            "ci95": None,
+            "pValue": None,
+            "verdict": "indistinguishable",
+            "pairs": pairs,
+            "processes": len(estimates),
+        }
+        results.append(result)
+        if len(estimates) < COMPARE_MIN_BLOCKS:
             p_values.append(1.0)
             continue
-        logs = [math.log(c / b) for b, c in pairs]
-        centre, low, high = hodges_lehmann(logs)
-        p_values.append(signed_rank_p(logs))
-        results.append(
-            {
-                "name": name,
-                "ratio": math.exp(centre),
-                "ci95": [math.exp(low), math.exp(high)],
-                "pValue": None,
-                "verdict": None,
-                "pairs": len(pairs),
-            }
-        )
+        centre, low, high, p = compare_blocks(estimates)
+        result.update(ratio=math.exp(centre), ci95=[math.exp(low), math.exp(high)])
+        p_values.append(p)
     for result, p in zip(results, holm(p_values)):
         if result["ratio"] is None:
             continue

@@ -11,7 +11,8 @@ Tests marked `host_disturbing` change the host beyond this session's own contain
 removing images); they run only with `PHRONOSD_TEST_DISTURB_HOST=1`, which CI (`.ci/run`) sets.
 
 `PHRONOSD_TEST_RUNTIME=runsc` runs the apps of the tests (`make_settings`) under that container
-runtime instead of runc: CI's second pass runs the hostile-code and language suites under gVisor.
+runtime instead of runc (by hand: `.ci/run` runs the suite under runc, and `tests/test_runtime.py` under
+gVisor).
 """
 
 from __future__ import annotations
@@ -130,6 +131,17 @@ async def client(aiohttp_server, aiohttp_client, docker_ready, settings_override
     await test_client.close()
     left = leftover_containers()
     assert not left, f"containers left behind: {left}"
+
+
+@pytest.fixture
+async def cold_client(aiohttp_server, aiohttp_client, docker_ready):
+    """A second app on the same engine with `warm_pool = 0` (a daemon instance of its own), beside a
+    `client` with a warm pool."""
+    instance = f"{INSTANCE}-cold"
+    cold = await serve_app(aiohttp_server, aiohttp_client, make_settings(instance_name=instance))
+    yield cold
+    await cold.close()
+    assert leftover_containers(instance) == []
 
 
 @pytest.fixture

@@ -201,9 +201,17 @@ def suites(job):
 
 
 def frame_of(job):
-    """The supervisor's frame; a compare job's holds one frame per solution."""
-    frames = [suite_frame(suite) for suite in suites(job)]
-    return {"solutions": frames} if job["mode"] == "compare" else frames[0]
+    """The supervisor's frame; a compare job's holds, per solution, one frame per block (process)."""
+    if job["mode"] != "compare":
+        return suite_frame(job)
+    return {"solutions": [[suite_frame({**suite, "runs": runs}) for runs in block_runs(job)] for suite in suites(job)]}
+
+
+def block_runs(job):
+    """The runs of each block of a compare job, shared out as the supervisor's driver does."""
+    runs = int(job.get("runs", 0))
+    blocks = max(1, min(int(job.get("processes", 1)), runs))
+    return [runs // blocks + (block < runs % blocks) for block in range(blocks)]
 
 
 def suite_frame(job):

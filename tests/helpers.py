@@ -23,6 +23,11 @@ def example(language: str, case: str = "") -> tuple[str, str]:
     return (folder / lang.solution_file).read_text(), (folder / lang.test_file).read_text()
 
 
+def example_solution(language: str, case: str) -> str:
+    """The solution file of a case folder under a language's `example/` (its tests are the example's)."""
+    return (HANDLERS / language / "example" / case / Registry.discover().get(language).solution_file).read_text()
+
+
 async def post(client, path: str, body: dict[str, Any], expect: int = 200) -> dict[str, Any]:
     """POST a JSON body; assert the status; return the JSON answer."""
     response = await client.post(path, json=body)
@@ -30,6 +35,19 @@ async def post(client, path: str, body: dict[str, Any], expect: int = 200) -> di
     assert response.status == expect, data
     assert response.headers.get("X-Request-ID")
     return data
+
+
+async def compare(client, language: str, tests: str, solutions: dict[str, str], runs: int) -> dict[str, Any]:
+    """POST /api/execute/compare of named solutions to one suite; the answer, with `byName` added (each
+    solution's entry by its name)."""
+    body = {
+        "language": language,
+        "tests": tests,
+        "runs": runs,
+        "solutions": [{"name": name, "solution": solution} for name, solution in solutions.items()],
+    }
+    result = await post(client, "/api/execute/compare", body)
+    return {**result, "byName": {entry["name"]: entry for entry in result["solutions"]}}
 
 
 async def validate(client, language: str, solution: str, tests: str, expect: int = 200, **extra: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import example, run, statuses, validate
+from helpers import compare, example, run, statuses, validate
 
 FIB = """package solution
 
@@ -544,33 +544,6 @@ async def test_closing_stdout_keeps_the_counts(client):
     assert statuses(result) == {"TestClose": "passed", "TestAfter": "passed"}
 
 
-async def test_infinite_loop_times_out(client):
-    result = await validate(
-        client, "go", FIB, go_tests("func TestForever(t *testing.T) {\n\tfor {\n\t}\n}"), timeoutMs=3000
-    )
-    assert result["status"] == "timeout" and result["passed"] is False
-
-
-async def test_memory_growth_is_memory_limit(client):
-    body = (
-        "func TestGrow(t *testing.T) {\n\tvar blocks [][]byte\n\tfor {\n"
-        "\t\tb := make([]byte, 16<<20)\n\t\tfor i := range b {\n\t\t\tb[i] = 1\n\t\t}\n"
-        "\t\tblocks = append(blocks, b)\n\t}\n}"
-    )
-    result = await validate(client, "go", FIB, go_tests(body), memoryMb=256)
-    assert result["status"] == "memory_limit", result
-
-
-async def test_network_is_unreachable(client):
-    body = (
-        "func TestDial(t *testing.T) {\n"
-        '\tif _, err := net.DialTimeout("tcp", "1.1.1.1:53", 2*time.Second); err == nil {\n\t\tt.Fatal("dialled out")\n\t}\n'
-        '\tif _, err := net.LookupHost("deb.debian.org"); err == nil {\n\t\tt.Fatal("resolved a name")\n\t}\n}'
-    )
-    result = await validate(client, "go", FIB, go_tests(body, imports=("net", "testing", "time")))
-    assert result["status"] == "passed", result["output"]
-
-
 async def test_run_measures_every_top_level_test(client):
     solution, tests = example("go")
     result = await run(client, "go", solution, tests, runs=20, warmup=2, includeSamples=True)
@@ -595,6 +568,55 @@ async def test_run_times_parallel_tests_to_completion(client):
     assert per_test["TestSerial"] >= 2 and per_test["TestParallelSleep"] >= 3 and per_test["TestTable"] >= 1
 
 
-async def test_run_of_a_mixed_suite_has_no_measurement(client):
-    result = await run(client, "go", FIB, MIXED_SUITE, runs=5)
-    assert result["status"] == "failed" and result["measurement"] is None
+STEP_PIPE_PROBE = go_tests(
+    """// pipes: the pipes among a process's descriptors above 2.
+func pipes(pid string) map[string]bool {
+	found := map[string]bool{}
+	entries, _ := os.ReadDir("/proc/" + pid + "/fd")
+	for _, entry := range entries {
+		target, err := os.Readlink("/proc/" + pid + "/fd/" + entry.Name())
+		if n, _ := strconv.Atoi(entry.Name()); n > 2 && err == nil && strings.HasPrefix(target, "pipe:") {
+			found[target] = true
+		}
+	}
+	return found
+}
+
+// The measuring binary (run without test2json) of a compare job holds the step pipe; the variable
+// naming it is gone and no program it starts holds the pipe.
+func TestStepPipeStaysInTheBinary(t *testing.T) {
+	if Fib(10) != 55 {
+		t.Fatal("Fib(10)")
+	}
+	for _, variable := range os.Environ() {
+		if strings.HasPrefix(variable, "PHRONOSD_") {
+			t.Fatal("left in the environment: " + variable)
+		}
+	}
+	own := pipes("self")
+	if len(own) == 0 && !slices.Contains(os.Args, "-test.v=test2json") {
+		t.Fatal("measured without a step pipe")
+	}
+	out, err := exec.Command("sh", "-c", "for fd in /proc/$$/fd/*; do readlink $fd; done; true").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range strings.Fields(string(out)) {
+		if own[target] {
+			t.Fatal("a child process holds " + target)
+		}
+	}
+}""",
+    imports=("os", "os/exec", "slices", "strconv", "strings", "testing"),
+)
+
+
+async def test_a_compare_jobs_step_pipe_stays_in_the_measuring_binary(client):
+    """The probe fails (and its measurement stops) if, while measured, it does not find the step pipe
+    among its own descriptors, finds a PHRONOSD_ variable, or finds the pipe in a child process: a
+    complete measurement of both solutions says none of that happened."""
+    solution = example("go")[0]
+    result = await compare(client, "go", STEP_PIPE_PROBE, {"a": solution, "b": solution}, runs=10)
+    for entry in result["solutions"]:
+        assert entry["status"] == "passed", (entry["tests"], entry["output"][-2000:])
+        assert entry["measurement"] and entry["measurement"]["runs"] == 10, entry

@@ -310,7 +310,8 @@ async def test_a_compared_solution_that_exits_while_stepped_is_never_ranked(clie
     """Exiting in the middle of its timed runs (the harness never acknowledges the step) leaves that
     solution without a measurement; the other one is measured to the end, alone in the ranking."""
     tests = "from solution import answer\n\ndef test_answer():\n    assert answer() == 42\n"
-    exits = "import os\n\ncalls = 0\n\ndef answer():\n    global calls\n    calls += 1\n    if calls == 5:\n        os._exit(0)\n    return 42\n"
+    # Its third call is its first timed run (validation, one warm-up run), in the first block's process.
+    exits = "import os\n\ncalls = 0\n\ndef answer():\n    global calls\n    calls += 1\n    if calls == 3:\n        os._exit(0)\n    return 42\n"
     body = {
         "language": "python",
         "tests": tests,

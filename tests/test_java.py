@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import example, job_events, pool_ready, post, run, statuses, validate
+from helpers import example, job_events, pool_ready, run, statuses, validate
 
 FIB = "public class Fib {\n    public static long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\n}\n"
 
@@ -126,50 +126,6 @@ async def test_compile_errors(client, solution, tests, where):
     result = await validate(client, "java", solution, tests)
     assert result["status"] == "compile_error"
     assert where in result["message"] and "error:" in result["message"]
-
-
-async def test_system_exit_inside_a_test_is_not_a_pass(client):
-    tests = "class FibTest {\n    @org.junit.jupiter.api.Test void quits() { System.exit(0); }\n}\n"
-    result = await validate(client, "java", FIB, tests)
-    assert result["status"] == "runtime_error" and result["passed"] is False
-    assert "System.exit" in result["output"]
-
-
-async def test_infinite_loop_times_out(client):
-    tests = (
-        "class FibTest {\n    @org.junit.jupiter.api.Test void forever() { while (true) { Thread.onSpinWait(); } }\n}\n"
-    )
-    result = await validate(client, "java", FIB, tests, timeoutMs=4000)
-    assert result["status"] == "timeout"
-
-
-async def test_out_of_memory_is_memory_limit(client):
-    tests = (
-        "import java.util.ArrayList;\nimport java.util.List;\n\n"
-        "class FibTest {\n"
-        "    @org.junit.jupiter.api.Test void grows() {\n"
-        "        List<long[]> blocks = new ArrayList<>();\n"
-        "        while (true) { blocks.add(new long[1 << 20]); }\n"
-        "    }\n"
-        "}\n"
-    )
-    result = await validate(client, "java", FIB, tests)
-    assert result["status"] == "memory_limit", result
-    assert "OutOfMemoryError" in result["message"]
-
-
-async def test_network_is_unreachable(client):
-    tests = (
-        "import static org.junit.jupiter.api.Assertions.assertThrows;\n\n"
-        "import java.io.IOException;\nimport java.net.InetSocketAddress;\nimport java.net.Socket;\n\n"
-        "class FibTest {\n"
-        "    @org.junit.jupiter.api.Test void connectFails() {\n"
-        '        assertThrows(IOException.class, () -> new Socket().connect(new InetSocketAddress("1.1.1.1", 53), 2000));\n'
-        "    }\n"
-        "}\n"
-    )
-    result = await validate(client, "java", FIB, tests)
-    assert result["status"] == "passed", result["output"]
 
 
 async def test_run_measures_in_process(client):
@@ -628,18 +584,12 @@ async def test_measure_phase_reports_progress(client):
 
 
 class TestWarmPool:
-    """Pooled containers: the JVM compiles and runs the training suite before the job arrives."""
+    """Pooled containers, what is special to Java (the rest: `test_across_languages.py`): the JVM
+    compiles and runs the training suite before the job arrives."""
 
     @pytest.fixture
     def settings_overrides(self):
         return {"warm_pool": 1, "warm_pool_languages": "java"}
-
-    async def test_the_example_passes_in_a_pooled_container(self, client):
-        await pool_ready(client, "java")
-        solution, tests = example("java")
-        result = await validate(client, "java", solution, tests)
-        assert result["timings"]["pooled"] is True, result["timings"]
-        assert result["status"] == "passed" and result["testsPassed"] == 7, result
 
     async def test_a_pooled_job_keeps_the_harness_to_itself(self, client):
         """A failing suite fails; the job's variables (the job pipe's among them) are not in the
@@ -661,33 +611,3 @@ async def test_a_class_set_up_failing_when_run_again_is_passed_with_a_note(clien
     assert result["status"] == "passed" and result["measurement"] is None, result
     expected = "SetupTest passed when validated but failed when run again to be measured"
     assert any(expected in note and "set up twice" in note for note in result["notes"]), result["notes"]
-
-
-SPIN_20_US = "        long spinUntil = System.nanoTime() + 20_000;\n        while (System.nanoTime() < spinUntil) { }\n"
-
-
-async def test_compare_ranks_the_example_solution_before_a_slower_copy_and_leaves_out_a_wrong_one(client):
-    """A compare job's step is one run of the suite through Jupiter, every test executed once."""
-    solution, tests = example("java")
-    slow = solution.replace("public static long fib(int n) {\n", "public static long fib(int n) {\n" + SPIN_20_US)
-    assert slow != solution
-    wrong = "public class Solution {\n    public static long fib(int n) { return n; }\n}\n"
-    body = {
-        "language": "java",
-        "tests": tests,
-        "runs": 30,
-        "solutions": [
-            {"name": "example", "solution": solution},
-            {"name": "slow", "solution": slow},
-            {"name": "wrong", "solution": wrong},
-        ],
-    }
-    result = await post(client, "/api/execute/compare", body)
-    by_name = {entry["name"]: entry for entry in result["solutions"]}
-    assert by_name["wrong"]["status"] == "failed" and by_name["wrong"]["measurement"] is None
-    assert by_name["example"]["status"] == by_name["slow"]["status"] == "passed", result
-    assert by_name["example"]["measurement"]["runs"] == by_name["slow"]["measurement"]["runs"] == 30
-    assert len(by_name["slow"]["measurement"]["perTest"]) == 7
-    assert result["ranking"] == ["example", "slow"]
-    [slow_result] = result["comparison"]["results"]
-    assert slow_result["name"] == "slow" and slow_result["verdict"] == "slower", slow_result

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 from dataclasses import replace
 
 import pytest
-from conftest import INSTANCE, leftover_containers, make_settings, serve_app
-from helpers import example, pool_ready, post, run, statuses, validate
+from conftest import leftover_containers
+from helpers import compare, example, pool_ready, run, statuses, validate
 
 from phronosd.languages import Registry
 
@@ -107,13 +106,6 @@ async def test_zero_tests(client):
     assert result["status"] == "no_tests" and result["passed"] is False and result["totalTests"] == 0
 
 
-async def test_exit_inside_a_test_is_not_a_pass(client):
-    tests = "import os\nfrom solution import fib\n\ndef test_a():\n    os._exit(0)\n\ndef test_b():\n    assert fib(1) == 1\n"
-    result = await validate(client, "python", FIB, tests)
-    assert result["status"] == "runtime_error" and result["passed"] is False
-    assert "exited with code 0" in result["message"]
-
-
 async def test_solution_file_and_extra_files(client):
     tests = "from fibmod import fib\nfrom helpers_lib import expected\n\ndef test_x(answer):\n    assert fib(10) == expected() == answer\n"
     files = [
@@ -131,23 +123,6 @@ async def test_solution_file_and_extra_files(client):
     ]
 
 
-async def test_infinite_loop_times_out_and_container_goes(client):
-    tests = "def test_forever():\n    while True:\n        pass\n"
-    started = time.monotonic()
-    result = await validate(client, "python", FIB, tests, timeoutMs=2000)
-    elapsed = time.monotonic() - started
-    assert result["status"] == "timeout" and result["passed"] is False
-    assert elapsed < 2.0 + 2.0, elapsed
-    assert leftover_containers() == []
-
-
-async def test_memory_bomb_is_memory_limit(client):
-    tests = "def test_alloc():\n    blob = bytearray(2 * 1024 ** 3)\n    assert blob\n"
-    result = await validate(client, "python", FIB, tests, memoryMb=256)
-    assert result["status"] == "memory_limit", result
-    assert result["passed"] is False
-
-
 async def test_flood_of_output_is_output_limit(client):
     tests = "import sys\n\ndef test_flood():\n    line = 'x' * 1023 + '\\n'\n    for _ in range(50 * 1024):\n        sys.stdout.write(line)\n"
     rss_before = own_rss_kb()
@@ -155,19 +130,6 @@ async def test_flood_of_output_is_output_limit(client):
     assert result["status"] == "output_limit" and result["outputTruncated"] is True
     assert len(result["output"].encode()) <= 2 * 1024 * 1024
     assert own_rss_kb() - rss_before < 100 * 1024
-
-
-async def test_network_is_unreachable(client):
-    tests = (
-        "import socket\nimport pytest\n\n"
-        "def test_connect():\n"
-        "    with pytest.raises(OSError):\n"
-        "        socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
-        "    with pytest.raises(OSError):\n"
-        "        socket.getaddrinfo('deb.debian.org', 80)\n"
-    )
-    result = await validate(client, "python", FIB, tests)
-    assert result["status"] == "passed", result["output"]
 
 
 async def test_writes_outside_the_work_dir_fail(client):
@@ -216,12 +178,6 @@ async def test_run_fixtures_are_fresh_every_run(client):
     result = await run(client, "python", FIB, tests, runs=20, warmup=2)
     assert result["measurement"]["runs"] == 20
     assert result["measurement"]["notes"] == []
-
-
-async def test_run_without_passing_suite_has_no_measurement(client):
-    result = await run(client, "python", FIB, MIXED_SUITE, runs=10)
-    assert result["status"] == "failed"
-    assert result["measurement"] is None and result["meanExecutionTime"] is None
 
 
 @pytest.mark.parametrize("settings_overrides", [{"measure_budget_ms": 400}])
@@ -424,31 +380,14 @@ async def test_a_conftest_that_does_not_import_is_compile_error(client):
 
 
 class TestWarmPool:
-    """Pooled containers: the harness loads pytest (and runs a warm-up suite) before its job, then
-    goes on exactly as a cold one."""
+    """Pooled containers, what is special to pytest (the rest: `test_across_languages.py`): the
+    harness runs a warm-up suite before its job, and pytest's own outcomes come back as cold."""
 
     @pytest.fixture
     def settings_overrides(self):
         return {"warm_pool": 1, "warm_pool_languages": "python"}
 
-    @pytest.fixture
-    async def cold_client(self, aiohttp_server, aiohttp_client):
-        """A second app on the same engine, without a pool (a daemon instance of its own)."""
-        instance = f"{INSTANCE}-cold"
-        cold = await serve_app(aiohttp_server, aiohttp_client, make_settings(instance_name=instance))
-        yield cold
-        await cold.close()
-        assert leftover_containers(instance) == []
-
-    async def test_the_example_passes_in_a_pooled_container(self, client):
-        await pool_ready(client, "python")
-        solution, tests = example("python")
-        result = await validate(client, "python", solution, tests)
-        assert result["timings"]["pooled"] is True, result["timings"]
-        assert result["status"] == "passed" and result["passed"] is True, result
-        assert counts(result) == (7, 0, 0, 7)
-
-    async def test_a_failing_suite_gets_the_cold_verdict(self, client, cold_client):
+    async def test_a_suite_with_skipped_and_failing_tests_gets_the_cold_verdict(self, client, cold_client):
         await pool_ready(client, "python")
         pooled = await validate(client, "python", FIB, MIXED_SUITE)
         cold = await validate(cold_client, "python", FIB, MIXED_SUITE)
@@ -476,35 +415,6 @@ class TestWarmPool:
         assert result["status"] == "passed", result["tests"]
 
 
-SLOW_BY_TWO = "    for _ in range(700):  # about as long as what the example suite's run costs per call\n        pass\n"
-
-
-async def test_compare_ranks_the_example_solution_before_a_slower_copy_and_leaves_out_a_wrong_one(client):
-    solution, tests = example("python")
-    slow = solution.replace("def fib(n):\n", "def fib(n):\n" + SLOW_BY_TWO)
-    assert slow != solution
-    body = {
-        "language": "python",
-        "tests": tests,
-        "runs": 40,
-        "solutions": [
-            {"name": "example", "solution": solution},
-            {"name": "slow", "solution": slow},
-            {"name": "wrong", "solution": "def fib(n):\n    return n\n"},
-        ],
-    }
-    result = await post(client, "/api/execute/compare", body)
-    by_name = {entry["name"]: entry for entry in result["solutions"]}
-    assert by_name["wrong"]["status"] == "failed" and by_name["wrong"]["measurement"] is None
-    assert by_name["example"]["status"] == by_name["slow"]["status"] == "passed"
-    assert by_name["example"]["measurement"]["runs"] == by_name["slow"]["measurement"]["runs"] == 40
-    assert result["ranking"] == ["example", "slow"]
-    assert result["comparison"]["baseline"] == "example"
-    [slow_result] = result["comparison"]["results"]
-    assert slow_result["name"] == "slow" and slow_result["verdict"] == "slower", slow_result
-    assert slow_result["ratio"] > 1.5, slow_result
-
-
 SABOTEUR = '''
 import os, time
 
@@ -528,16 +438,18 @@ if os.fork() == 0:
 
 '''
 REWRITER = """
-import os, time
+import glob, os, time
 
 if os.fork() == 0:
     os.setsid()
     for _ in range(2000):
-        try:
-            with open("/work/1/solution.py", "w") as handle:
-                handle.write("def fib(n):\\n    return -1\\n")
-        except OSError:
-            pass
+        for path in glob.glob("/work/*/solution.py"):
+            if os.path.dirname(path) != os.getcwd():
+                try:
+                    with open(path, "w") as handle:
+                        handle.write("def fib(n):\\n    return -1\\n")
+                except OSError:
+                    pass
         time.sleep(0.005)
     os._exit(0)
 
@@ -551,13 +463,7 @@ async def test_a_compared_solution_cannot_slow_down_or_break_another(client, att
     timed nor rewrite another solution's files."""
     solution, tests = example("python")
     evil = (SABOTEUR if attack == "saboteur" else REWRITER) + solution
-    body = {
-        "language": "python",
-        "tests": tests,
-        "runs": 40,
-        "solutions": [{"name": "evil", "solution": evil}, {"name": "honest", "solution": solution}],
-    }
-    result = await post(client, "/api/execute/compare", body)
-    honest = next(s for s in result["solutions"] if s["name"] == "honest")
+    result = await compare(client, "python", tests, {"evil": evil, "honest": solution}, runs=40)
+    honest = result["byName"]["honest"]
     assert honest["status"] == "passed" and honest["measurement"] is not None, honest["message"]
     assert result["comparison"]["results"][0]["verdict"] != "slower", "the honest solution was made to look slower"

@@ -26,10 +26,12 @@ import random
 import secrets
 import select
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -398,17 +400,22 @@ def supervise(job):
 
 
 class Entrant:
-    """One solution of a compare job: its own folder, scratch space and harness process (solutions
-    usually share module names), measured one timed run at a time when the driver says so."""
+    """One process of one solution of a compare job: its own folder, scratch space and harness process
+    (solutions usually share module names), measured one timed run at a time when the driver says so.
+    The folders' names are not predictable, so that no solution's code can plant files (a conftest.py)
+    in the folder of a process that starts after it."""
 
-    def __init__(self, job, index, solution):
-        root, scratch = f"{WORK_DIR}/{index}", f"/tmp/{index}"
+    def __init__(self, job, index, solution, runs, block_env):
+        root = tempfile.mkdtemp(prefix=f"{index}-", dir=WORK_DIR)
+        scratch = tempfile.mkdtemp(prefix=f"{index}-", dir="/tmp")
+        self.folders = (root, scratch)
         write_files(solution["files"], root)
-        os.makedirs(scratch)
         self.step_r, self.step_w = os.pipe()
         env = {
             **job_env(job, solution),
             **job.get("env", {}),
+            **block_env,
+            "PHRONOSD_RUNS": str(runs),
             "PHRONOSD_STEP_FD": str(self.step_r),
             "TMPDIR": scratch,
             "HOME": scratch,
@@ -482,34 +489,73 @@ class Entrant:
         if self.foreign_steps:
             message = f"another process wrote {self.foreign_steps} bytes into this solution's step pipe: discarded"
             frame["events"].append({"event": "note", "message": message})
+        for folder in self.folders:  # the next blocks' processes need the tmpfs space (build outputs)
+            shutil.rmtree(folder, ignore_errors=True)
         return frame
 
 
 def compare(job):
-    """A compare job: each solution validated (and warmed up) in turn, in its own process; those that
-    passed are then measured in rounds, each round running every one of them once in a fresh random
-    order while the others are stopped (SIGSTOP), so drift and noise fall on all of them alike."""
-    entrants = []
-    for index, solution in enumerate(job["solutions"]):
-        kill_escaped(entrants)
-        entrant = Entrant(job, index, solution)
-        entrant.prepare()
-        entrants.append(entrant)
-    budget_s = job.get("budgetMs", 0) / 1000
+    """A compare job, in blocks: in each block every solution still passing gets a fresh process of
+    its own, validated (and warmed up) in turn; those that passed are then measured in rounds, each
+    round running every one of them once in a fresh random order while the others are stopped
+    (SIGSTOP), so drift and noise fall on all of them alike. Several blocks give every solution
+    several processes: a process's own speed level (memory layout, hash seed) is then seen as
+    variation, not taken for the solution's (phronosd/stats.py `compare_runs`). The processes of a
+    block share a random hash seed (Python's string hashes, hence set and dict orders): a solution's
+    work does not differ from another's by its seed, and the seed's effect varies between blocks."""
+    count, runs = len(job["solutions"]), int(job.get("runs", 0))
+    blocks = max(1, min(int(job.get("processes", 1)), runs))
+    frames = [[] for _ in range(count)]
+    progress = MeasureProgress(live_writer(job["nonce"]), runs)
     grace_s = min(job["timeoutMs"] / 1000, 10.0)
+    passing = list(range(count))
+    for block in range(blocks):
+        rounds = runs // blocks + (block < runs % blocks)
+        entrants = start_block(job, block, passing, rounds, {"PYTHONHASHSEED": str(secrets.randbelow(2**32))})
+        measure_block(list(entrants.values()), rounds, job.get("budgetMs", 0) / 1000 / blocks, grace_s, progress)
+        passing = [index for index, entrant in entrants.items() if entrant.stepping]
+        for index, entrant in entrants.items():
+            frames[index].append(entrant.finish(time.monotonic() + grace_s))
+    return {"solutions": frames}
+
+
+def start_block(job, block, solutions, runs, block_env):
+    """A fresh process for each of `solutions` (indexes into the job's), validated and warmed up one
+    after the other; kill_escaped before each, so no process of an earlier one is still about."""
+    entrants = {}
+    for index in solutions:
+        kill_escaped(list(entrants.values()))
+        entrant = Entrant(job, block * len(job["solutions"]) + index, job["solutions"][index], runs, block_env)
+        entrant.prepare()
+        entrants[index] = entrant
+    kill_escaped(list(entrants.values()))
+    return entrants
+
+
+def measure_block(entrants, rounds, budget_s, grace_s, progress):
+    """The block's rounds: each stepping entrant runs once per round, in a fresh random order."""
     started = time.monotonic()
-    live = live_writer(job["nonce"])
-    runs = int(job.get("runs", 0))
-    for done in range(runs):
+    for _ in range(rounds):
         active = [entrant for entrant in entrants if entrant.stepping]
         if not active or time.monotonic() - started > budget_s:
             break
         for entrant in random.sample(active, len(active)):
             kill_escaped(entrants)
             entrant.step(started + budget_s + grace_s)
-        if (done + 1) % max(1, runs // 20) == 0:
-            live({"event": "progress", "phase": "measure", "runsDone": done + 1, "runsTotal": runs})
-    return {"solutions": [entrant.finish(time.monotonic() + grace_s) for entrant in entrants]}
+        progress.round_done()
+
+
+class MeasureProgress:
+    """Live `progress` of a compare job's measuring: rounds done over the runs asked for, about every
+    5 %, counted across blocks."""
+
+    def __init__(self, live, runs):
+        self.live, self.runs, self.done = live, runs, 0
+
+    def round_done(self):
+        self.done += 1
+        if self.done % max(1, self.runs // 20) == 0:
+            self.live({"event": "progress", "phase": "measure", "runsDone": self.done, "runsTotal": self.runs})
 
 
 def kill_escaped(entrants):

@@ -63,6 +63,8 @@ HANDLER = Cpp(
     solution_file="solution.cpp",
     test_file="solution_test.cpp",
     default_warmup=5,
+    poolable=True,
+    comparable=True,
     libraries={
         "boost": "libboost1.83-dev",
         "fmt": "libfmt-dev",

@@ -32,6 +32,8 @@ HANDLER = Language(
         "subtests, parallel ones included, and of its t.Cleanup functions; a parallel test's "
         "t.Parallel pause is included."
     ),
+    poolable=True,
+    comparable=True,
     libraries={
         "golang.org/x/exp": "golang-golang-x-exp-dev",
         "golang.org/x/sync": "golang-golang-x-sync-dev",

@@ -20,6 +20,7 @@ HANDLER = Language(
         "d3-array": "node-d3-array",
     },
     poolable=True,
+    comparable=True,
     conventions=(
         "The solution is saved as solution.js and the tests as solution.test.js; tests load it with "
         "`require('./solution')` or `import ... from './solution'`, and the solution exports with "

@@ -20,6 +20,7 @@ HANDLER = Language(
         "d3-array": "node-d3-array",
     },
     poolable=True,
+    comparable=True,
     conventions=(
         "The solution is saved as solution.ts and the tests as solution.test.ts; tests import it with "
         "`import { f } from './solution'`. Types are stripped file by file without a type check, so a "

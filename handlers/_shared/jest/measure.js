@@ -40,6 +40,9 @@ function invoke(fn, context) {
   });
 }
 
+/** Never rejects: a compare job's timed runs wait for a hanging body until the driver's deadline. */
+const NO_GUARD = Object.freeze({ expired: new Promise(() => {}), cancel: () => {} });
+
 /** Rejects when the measuring budget is spent, so a body that never settles cannot hang us. */
 function budgetGuard(deadlineNs) {
   let timer;
@@ -136,6 +139,29 @@ function progressReporter(runsTotal) {
   };
 }
 
+/** The timed runs of a `/run`: as many as asked while the budget lasts, with `progress`. */
+function budgetPacer(deadline, runsTotal) {
+  const reportProgress = progressReporter(runsTotal);
+  return {
+    start() {},
+    nextRun: () => now() <= deadline,
+    runDone: (done) => reportProgress(done),
+    finish: (done) => reportProgress(done, true),
+  };
+}
+
+/** The timed runs of a compare job (handlers/README.md: Compare jobs): one for each byte the driver
+ *  writes to the step pipe, until its end; the driver keeps the budget and reports the progress. */
+function stepPacer(stepFd) {
+  const byte = Buffer.alloc(1);
+  return {
+    start: () => emit('stepping'),
+    nextRun: () => fs.readSync(stepFd, byte, 0, 1, null) === 1,
+    runDone: () => emit('step_done'),
+    finish() {},
+  };
+}
+
 /** A body that calls process.exit() ends the phase with the process, before `measured`: say why.
  *  Returns the function that stops watching. */
 function noteExitWhileMeasured() {
@@ -144,51 +170,74 @@ function noteExitWhileMeasured() {
   return () => process.off('exit', onExit);
 }
 
+/** Untimed runs until the warm-up rule is met or the budget is spent: { warmups, note }. */
+async function warmUp(specs, guard, job, started, deadline) {
+  const over = warmupRule(job.warmup);
+  const shareEnds = started + BigInt(Math.round(Number(deadline - started) * BUDGET_SHARE));
+  const warmups = [];
+  while (now() <= deadline && !over(warmups, now() > shareEnds)) {
+    const { note, times } = await oneRun(specs, guard);
+    if (note) return { warmups, note };
+    warmups.push(times.reduce((a, b) => a + b, 0));
+  }
+  return { warmups, note: null };
+}
+
+/** The timed runs, as many as asked while the pacer lets them go on, into `samples`: { timed, note }
+ *  (why they stopped early: a test that stopped passing, or null). */
+async function timedRuns(specs, guard, runsTotal, samples, pacer) {
+  let timed = 0;
+  let note = null;
+  pacer.start();
+  while (timed < runsTotal && pacer.nextRun()) {
+    const run = await oneRun(specs, guard);
+    note = run.note || null;
+    if (note) break;
+    specs.forEach((spec, i) => samples.get(spec.name).push(run.times[i]));
+    timed += 1;
+    pacer.runDone(timed);
+  }
+  pacer.finish(timed);
+  return { timed, note };
+}
+
+function budgetNote(job, warmups, timed) {
+  return `budget of ${job.budgetMs} ms spent after ${warmups} warm-up and ${timed} of ${job.runs} timed runs`;
+}
+
+/** Warm-up, then the timed runs (stepped by the driver in a compare job), silenced:
+ *  { warmups, timed, notes }. */
+async function measureRuns(specs, global, job, samples) {
+  const started = now();
+  const deadline = started + BigInt(job.budgetMs) * 1000000n;
+  const guard = budgetGuard(deadline);
+  const restore = silence(global);
+  const unwatchExit = noteExitWhileMeasured();
+  restartPeakRss();
+  try {
+    const { warmups, note } = await warmUp(specs, guard, job, started, deadline);
+    if (note) return { warmups, timed: 0, notes: [note] };
+    if (now() > deadline) return { warmups, timed: 0, notes: [budgetNote(job, warmups.length, 0)] };
+    const stepped = job.stepFd !== null;
+    const pacer = stepped ? stepPacer(job.stepFd) : budgetPacer(deadline, job.runs);
+    const { timed, note: failure } = await timedRuns(specs, stepped ? NO_GUARD : guard, job.runs, samples, pacer);
+    if (failure) return { warmups, timed, notes: [failure] };
+    const spent = !stepped && timed < job.runs; // a compare job's driver ends the runs itself
+    return { warmups, timed, notes: spent ? [budgetNote(job, warmups.length, timed)] : [] };
+  } finally {
+    unwatchExit();
+    restore();
+    guard.cancel();
+  }
+}
+
 /** specs: [{name, fn, failing, beforeEach, afterEach}] of tests that all passed. */
 async function measure(specs, global, job) {
   emit('phase', { name: 'measure' });
   const phaseStarted = now();
   const resolution = timerResolutionNs();
   const samples = new Map(specs.map((spec) => [spec.name, []]));
-  const notes = [];
-  const warmupOver = warmupRule(job.warmup);
-  const warmups = [];
-  let warming = true;
-  let timed = 0;
-  const started = now();
-  const budgetNs = BigInt(job.budgetMs) * 1000000n;
-  const deadline = started + budgetNs;
-  const warmupDeadline = started + BigInt(Math.round(Number(budgetNs) * BUDGET_SHARE));
-  const guard = budgetGuard(deadline);
-  const restore = silence(global);
-  const unwatchExit = noteExitWhileMeasured();
-  const reportProgress = progressReporter(job.runs);
-  restartPeakRss();
-  try {
-    while (timed < job.runs && now() <= deadline) {
-      warming = warming && !warmupOver(warmups, now() > warmupDeadline);
-      const { note, times } = await oneRun(specs, guard);
-      if (note) {
-        notes.push(note);
-        break;
-      }
-      if (warming) {
-        warmups.push(times.reduce((a, b) => a + b, 0));
-      } else {
-        specs.forEach((spec, i) => samples.get(spec.name).push(times[i]));
-        timed += 1;
-        reportProgress(timed);
-      }
-    }
-  } finally {
-    unwatchExit();
-    restore();
-    guard.cancel();
-  }
-  reportProgress(timed, true);
-  if (timed < job.runs && !notes.length) {
-    notes.push(`budget of ${job.budgetMs} ms spent after ${warmups.length} warm-up and ${timed} of ${job.runs} timed runs`);
-  }
+  const { warmups, notes } = await measureRuns(specs, global, job, samples);
   for (const [name, values] of samples) emit('samples', { test: name, ns: values });
   const rssPeakBytes = peakRssBytes();
   const elapsedNs = Number(now() - phaseStarted);

@@ -25,7 +25,20 @@ function jobFrom(vars) {
     solutionFile: vars.PHRONOSD_SOLUTION_FILE,
     testFile: vars.PHRONOSD_TEST_FILE,
     options: JSON.parse(vars.PHRONOSD_OPTIONS || '{}'),
+    stepFd: vars.PHRONOSD_STEP_FD === undefined ? null : privateStepFd(Number(vars.PHRONOSD_STEP_FD)),
   });
+}
+
+/**
+ * A compare job's step pipe (handlers/README.md: Compare jobs), opened again through /proc/self/fd
+ * (Node opens with O_CLOEXEC: a process the tests start does not inherit it, nor can it take the
+ * driver's bytes) and the inherited descriptor closed. A description of our own also keeps the reads
+ * blocking whatever another holder of the pipe does to its flags.
+ */
+function privateStepFd(inherited) {
+  const fd = fs.openSync(`/proc/self/fd/${inherited}`, 'r');
+  fs.closeSync(inherited);
+  return fd;
 }
 
 let job = jobFrom(env);
@@ -59,10 +72,12 @@ function line(event, fields) {
   return `${linePrefix}${JSON.stringify({ event, ...fields })}\n`;
 }
 
+let quiet = false;
+
 /** Writes one event as a JSON line behind the token; synchronous, so nothing is lost if the process
- *  exits next. */
+ *  exits next. Nothing while a pooled harness warms up (`quietly`). */
 function emit(event, fields = {}) {
-  fs.writeSync(reportFd, line(event, fields));
+  if (!quiet) fs.writeSync(reportFd, line(event, fields));
 }
 
 function fitsOneWrite(text) {
@@ -86,9 +101,21 @@ function testLine(result) {
 
 /** Sends the per-test results and `validated` with their count (once: the suite reached its end). */
 function sendResults(results) {
+  if (quiet) return;
   for (const result of results) fs.writeSync(reportFd, testLine(result));
   emit('validated', { tests: results.length });
   resultsSent = true;
+}
+
+/** Runs `action` (async) with the report channel silent: a pooled harness's warm-up suite, before
+ *  its job, says nothing. */
+async function quietly(action) {
+  quiet = true;
+  try {
+    return await action();
+  } finally {
+    quiet = false;
+  }
 }
 
 /** Everything readable from `fd` until its end (read synchronously: the harness has nothing else
@@ -133,6 +160,7 @@ module.exports = {
   },
   emit,
   sendResults,
+  quietly,
   waitForJob,
   hideJobVariables,
   resultsWereSent: () => resultsSent,

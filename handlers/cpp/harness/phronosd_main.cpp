@@ -14,10 +14,18 @@
 // submission could replace, and each record is one write that starts with a newline: bytes the code
 // under test writes to that fd can neither forge a record nor glue themselves in front of one.
 //
+// A compare job's step pipe (PHRONOSD_STEP_FD, taken in the same .preinit_array function and made
+// close-on-exec): one byte read before each timed run, acknowledged with a {"step": n} record. The
+// fd must stay the pipe it was at start-up, and what is in it before a record the driver answers
+// with a byte is discarded: code under test that writes into it (through /proc/self/fd) or puts
+// another file in its place cannot start timed runs the driver did not ask for.
+//
 // Timing is gtest's OnTestStart..OnTestEnd span of each test: fixture construction, SetUp, the body,
 // TearDown and destruction (this listener is the last to see the start and the first to see the end).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -75,6 +83,47 @@ void read_token(int fd) {
   syscall(SYS_close, fd);
 }
 
+// ---- the step pipe (compare jobs) ----
+
+int step_fd = -1;
+struct stat step_pipe;
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+// The step pipe is still the one phronosd was given (not another file moved onto its fd).
+bool step_pipe_kept() {
+  struct stat now;
+  return syscall(SYS_fstat, step_fd, &now) == 0 && same_file(now, step_pipe);
+}
+
+void take_step_pipe(int fd) {
+  if (fd < 0 || syscall(SYS_fstat, fd, &step_pipe) != 0) return;
+  syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+  step_fd = fd;
+}
+
+// Blocks until the driver's next step; false at the end of the pipe (or if the pipe was replaced).
+bool next_step() {
+  char byte;
+  while (step_pipe_kept()) {
+    long got = syscall(SYS_read, step_fd, &byte, 1);
+    if (got == 1) return true;
+    if (got == 0 || errno != EINTR) return false;
+  }
+  return false;
+}
+
+// Takes out what is in the step pipe before the record the driver's next byte answers: the driver
+// writes that byte only after the record, so anything there now was written by the code under test.
+void discard_early_steps() {
+  char bytes[64];
+  pollfd ready = {step_fd, POLLIN, 0};
+  timespec now = {0, 0};
+  while (syscall(SYS_ppoll, &ready, 1, &now, nullptr, 0) == 1 && (ready.revents & POLLIN) != 0 &&
+         syscall(SYS_read, step_fd, bytes, sizeof bytes) > 0) {
+  }
+}
+
 // Runs from .preinit_array, before every .init_array constructor (the submission's included).
 void open_channel(int, char**, char** envp) {
   int token_fd = fd_number(env_value(envp, "PHRONOSD_TOKEN_FD"));
@@ -82,15 +131,17 @@ void open_channel(int, char**, char** envp) {
   if (token_fd < 0 || results_fd < 0) return;
   read_token(token_fd);
   syscall(SYS_fcntl, results_fd, F_SETFD, FD_CLOEXEC);
+  take_step_pipe(fd_number(env_value(envp, "PHRONOSD_STEP_FD")));
 }
 
 __attribute__((section(".preinit_array"), used)) void (*open_channel_entry)(int, char**, char**) = &open_channel;
 
 // A child forked by the code under test (or by a death test) must neither write to the results pipe
-// nor keep it open (the harness reads it to its end).
+// nor keep it open (the harness reads it to its end), nor take the driver's steps.
 void close_channel_in_child() {
   if (results_fd >= 0) syscall(SYS_close, results_fd);
-  results_fd = -1;
+  if (step_fd >= 0) syscall(SYS_close, step_fd);
+  results_fd = step_fd = -1;
 }
 
 // "\n<token> <json>\n" in one writev; a short write is finished where it stopped.
@@ -287,10 +338,15 @@ std::string filter_pattern(std::string name) {
 
 class Measurer : public testing::EmptyTestEventListener {
  public:
-  Measurer(const std::vector<std::string>& names, int total, long long budget_ns)
-      : row_(names.size(), -1), total_(total), first_(Clock::now()),
+  Measurer(const std::vector<std::string>& names, int warmup, int total, long long budget_ns)
+      : row_(names.size(), -1), warmup_(warmup), total_(total), first_(Clock::now()),
         deadline_(first_ + std::chrono::nanoseconds(budget_ns)) {
     for (size_t i = 0; i < names.size(); ++i) column_[names[i]] = i;
+  }
+
+  // A timed run of a compare job waits for the driver's step; the end of the step pipe ends measuring.
+  void OnTestIterationStart(const testing::UnitTest&, int iteration) override {
+    if (stepped(iteration) && !next_step()) finish();
   }
 
   void OnTestStart(const testing::TestInfo&) override { started_ = Clock::now(); }
@@ -307,13 +363,18 @@ class Measurer : public testing::EmptyTestEventListener {
   }
 
   // One row per completed run, warm-up runs included; a run that missed a test ends the measurement.
+  // The budget ends the warm-up; after it, in a compare job, the driver's steps alone decide. Before
+  // a timed run the step pipe is emptied ahead of the record the driver's next byte answers (the
+  // last warm-up row: the harness then says `stepping`; a timed run's acknowledgement).
   void OnTestIterationEnd(const testing::UnitTest&, int iteration) override {
     if (std::find(row_.begin(), row_.end(), -1) != row_.end()) finish();
+    if (stepped(iteration + 1)) discard_early_steps();
     std::vector<std::string> ns;
     for (long long value : row_) ns.push_back(std::to_string(value));
     send("{\"ns\":" + json_list(ns) + "}");
     std::fill(row_.begin(), row_.end(), -1);
-    if (iteration + 1 >= total_ || Clock::now() >= deadline_) finish();
+    if (stepped(iteration)) send("{\"step\":" + std::to_string(iteration + 1 - warmup_) + "}");
+    if (iteration + 1 >= total_ || (!stepped(iteration + 1) && Clock::now() >= deadline_)) finish();
   }
 
   // Sends the end marker and ends the process at once: gtest cannot stop a --gtest_repeat loop early.
@@ -324,8 +385,11 @@ class Measurer : public testing::EmptyTestEventListener {
   }
 
  private:
+  bool stepped(int iteration) const { return step_fd >= 0 && iteration >= warmup_; }
+
   std::map<std::string, size_t> column_;
   std::vector<long long> row_;
+  const int warmup_;
   const int total_;
   const Clock::time_point first_;
   const Clock::time_point deadline_;
@@ -359,11 +423,13 @@ int measure() {
     quoted.push_back(json_string(name));
     patterns.push_back(filter_pattern(name));
   }
-  int total = static_cast<int>(env_number("PHRONOSD_WARMUP") + env_number("PHRONOSD_RUNS"));
+  int warmup = static_cast<int>(env_number("PHRONOSD_WARMUP"));
+  int total = warmup + static_cast<int>(env_number("PHRONOSD_RUNS"));
+  if (step_fd >= 0) discard_early_steps();  // without warm-up, the driver's first byte answers this record
   send("{\"tests\":" + json_list(quoted) + ",\"timerResolutionNs\":" + std::to_string(timer_resolution_ns()) + "}");
   testing::TestEventListeners& listeners = testing::UnitTest::GetInstance()->listeners();
   delete listeners.Release(listeners.default_result_printer());
-  auto* measurer = new Measurer(names, total, env_number("PHRONOSD_BUDGET_MS") * 1000000LL);
+  auto* measurer = new Measurer(names, warmup, total, env_number("PHRONOSD_BUDGET_MS") * 1000000LL);
   listeners.Append(measurer);
   if (names.empty() || total <= 0) measurer->finish();
   std::string filter;

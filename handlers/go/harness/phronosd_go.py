@@ -34,12 +34,14 @@ import time
 from phronosd_harness import (
     Job,
     PrivateChannel,
+    Reporter,
     child_env,
     exit_description,
     exit_status,
     kill_strays,
     measure,
     trim,
+    wait_for_job,
 )
 
 HARNESS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -508,11 +510,18 @@ def ensure_unchanged(built):
         raise Refused("the test binary was changed after it was built")
 
 
-def measure_passed(job, validation, suite, built):
+def measure_passed(job, validation, suite, built, step_fd):
+    """Time the top-level tests that passed; `step_fd`: a compare job's step pipe, which the test
+    binary reads before each timed run."""
     command = [TEST_BINARY, f"-test.run=^{DRIVER_TEST}$", "-test.paniconexit0", "-test.timeout=0"]
     names = top_level_measured(validation, suite)
     try:
-        measure(job, [(command, {name: name for name in names})], before_run=lambda _: ensure_unchanged(built))
+        measure(
+            job,
+            [(command, {name: name for name in names})],
+            before_run=lambda _: ensure_unchanged(built),
+            step_fd=step_fd,
+        )
     except Refused as exc:
         job.reporter.emit("note", message=f"not measured: {exc}")
 
@@ -529,12 +538,41 @@ def prepare(work_dir, env):
     return note, suite, build(work_dir, env)
 
 
+def step_pipe():
+    """A compare job's step pipe (None outside compare jobs), kept out of every program this harness
+    starts but the measuring test binary, to which `measure` hands it."""
+    fd = os.environ.get("PHRONOSD_STEP_FD")
+    if fd is None:
+        return None
+    os.set_inheritable(int(fd), False)
+    return int(fd)
+
+
 def main():
-    job = Job(os.environ)
-    work_dir = os.getcwd()
-    job.reporter.emit("phase", name="compile")
+    """A pooled harness (README: the warm pool) makes its build cache before its job arrives."""
+    reporter = Reporter.from_env(os.environ)
     env = go_env(SCRATCH + "/gocache")
     link_cache(env["GOCACHE"])
+    wait_for_job(reporter, os.environ)
+    try:
+        return judge(Job(os.environ, reporter), step_pipe(), env)
+    finally:
+        remove_test_binary()
+
+
+def remove_test_binary():
+    """The binary is most of what a build leaves in $TMPDIR (3 MB for the example): a compare job's
+    processes (every solution, every block) share /tmp, and keep their scratch folders to the end."""
+    try:
+        os.unlink(TEST_BINARY)
+    except FileNotFoundError:
+        pass
+
+
+def judge(job, step_fd, env):
+    """Build, validate and, in mode `run`, measure; the exit status."""
+    work_dir = os.getcwd()
+    job.reporter.emit("phase", name="compile")
     note, suite, error = prepare(work_dir, env)
     if note:
         job.reporter.emit("note", message=note)
@@ -554,7 +592,7 @@ def main():
         return exit_status(returncode)
     job.reporter.emit("validated", tests=len(events))
     if job.mode == "run" and all_passed_or_skipped(events):
-        measure_passed(job, validation, suite, built)
+        measure_passed(job, validation, suite, built, step_fd)
     return 0
 
 

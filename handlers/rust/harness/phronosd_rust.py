@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 import crates
-from elf import DT_PREINIT_ARRAY, DT_PREINIT_ARRAYSZ, Elf, ElfError
+from phronosd_elf import DT_PREINIT_ARRAY, DT_PREINIT_ARRAYSZ, SHT_DYNSYM, Elf, ElfError
 from phronosd_harness import (
     Job,
     PrivateChannel,
@@ -209,7 +209,7 @@ def preinit_problem(elf):
 
 
 def indirect_function_problem(elf):
-    if elf.indirect_functions():
+    if elf.has_indirect_functions():
         return "it defines indirect functions (IFUNC), whose resolvers run before phronosd's test runner"
     return None
 
@@ -229,7 +229,7 @@ def libc_functions():
     """The function names the C library exports (an empty set if it cannot be found)."""
     for path in (found for pattern in LIBC_PATHS for found in glob.glob(pattern)):
         with open(path, "rb") as handle:
-            return {s.name for s in Elf(handle.read()).symbols(".dynsym") if s.defined and s.is_code}
+            return {s.name for s in Elf(handle.read()).symbols(SHT_DYNSYM) if s.defined and s.is_code}
     return set()
 
 

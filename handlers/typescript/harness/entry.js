@@ -11,4 +11,4 @@ const TYPESCRIPT = {
   plugins: ['@babel/plugin-transform-modules-commonjs'],
 };
 
-main(() => babelTransform('\\.[cm]?[jt]sx?$', TYPESCRIPT));
+main({ extension: 'ts', transformFor: () => babelTransform('\\.[cm]?[jt]sx?$', TYPESCRIPT) });

@@ -4,18 +4,23 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // job is the measure phase's request, read at init (the harness sets PHRONOSD_MEASURE_TESTS only
-// in that phase): the names to time, one per line, warm-up and timed runs, and the time budget.
+// in that phase): the names to time, one per line, warm-up and timed runs, the time budget, and a
+// compare job's step pipe.
 var job struct {
 	measuring bool
 	names     []string
 	warmup    int
 	runs      int
 	budget    time.Duration
+	// step: one byte of it before each timed run (the driver's budget, not budget, ends those); end
+	// of file: no more. Nil outside compare jobs.
+	step *os.File
 }
 
 func readMeasureJob() {
@@ -25,6 +30,24 @@ func readMeasureJob() {
 	job.warmup = envInt("PHRONOSD_WARMUP")
 	job.runs = envInt("PHRONOSD_RUNS")
 	job.budget = time.Duration(envInt("PHRONOSD_BUDGET_MS")) * time.Millisecond
+	job.step = stepPipe()
+}
+
+// stepPipe is a compare job's step pipe, close-on-exec: programs the tests start never hold it.
+func stepPipe() *os.File {
+	fd, err := strconv.Atoi(os.Getenv("PHRONOSD_STEP_FD"))
+	if err != nil || fd < 0 {
+		return nil
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "phronosd-step")
+}
+
+// nextStep waits for the driver's next step; false at the end of the pipe (or if it is gone).
+func nextStep() bool {
+	var buffer [1]byte
+	read, _ := job.step.Read(buffer[:])
+	return read == 1
 }
 
 func envInt(name string) int {
@@ -45,10 +68,19 @@ func measure(t *testing.T) {
 	results.send(map[string]any{"end": true, "elapsedNs": time.Since(started).Nanoseconds()})
 }
 
+// runLoop runs the warm-up, then the timed runs: within the budget, or in a compare job each after
+// its byte from the step pipe, acknowledged with {"step": n} once its row is sent.
 func runLoop(t *testing.T, tests []testing.InternalTest) {
 	row := make([]int64, len(tests))
 	begin := time.Now()
-	for run := 0; run < job.warmup+job.runs && time.Since(begin) < job.budget; run++ {
+	for run := 0; run < job.warmup+job.runs; run++ {
+		stepped := job.step != nil && run >= job.warmup
+		if stepped && !nextStep() {
+			return
+		}
+		if !stepped && time.Since(begin) >= job.budget {
+			return
+		}
 		for i, test := range tests {
 			ns, passed := timeOnce(t, test)
 			if !passed {
@@ -58,6 +90,9 @@ func runLoop(t *testing.T, tests []testing.InternalTest) {
 			row[i] = ns
 		}
 		results.send(map[string][]int64{"ns": row})
+		if stepped {
+			results.send(map[string]int{"step": run - job.warmup + 1})
+		}
 	}
 }
 

@@ -1,0 +1,3 @@
+public class Solution {
+    public static long fib(int n) { return n; }
+}

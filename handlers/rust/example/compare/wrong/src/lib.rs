@@ -1,0 +1,3 @@
+pub fn fib(n: u32) -> u64 {
+    n as u64
+}

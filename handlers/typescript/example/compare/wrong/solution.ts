@@ -1,0 +1,4 @@
+/** Wrong from fib(2) on. */
+export function fib(n: number): number {
+  return n;
+}
