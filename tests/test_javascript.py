@@ -368,6 +368,23 @@ async def test_a_module_may_declare_its_own_builtin_names(client):
     assert result["status"] == "passed", result
 
 
+async def test_fake_timers_reach_the_solutions_date(client):
+    """`Date` is not injected: Jest's fake timers replace the global `Date` while the tests run, and a
+    module that had been given the real one at load would not see `setSystemTime`."""
+    solution = "function year() { return new Date().getFullYear(); }\nmodule.exports = { year };\n"
+    tests = (
+        "const { year } = require('./solution');\n"
+        "test('fake time', () => {\n"
+        "  jest.useFakeTimers();\n"
+        "  jest.setSystemTime(new Date('2001-06-01T00:00:00Z'));\n"
+        "  expect(year()).toBe(2001);\n"
+        "  jest.useRealTimers();\n"
+        "});\n"
+    )
+    result = await validate(client, "javascript", solution, tests)
+    assert result["status"] == "passed", result["tests"]
+
+
 CLOCK_PATCHING_SOLUTION = """
 const { performance } = require('perf_hooks');
 process.hrtime.bigint = () => 1000n;
