@@ -352,8 +352,10 @@ async def compare_row(client: TestClient, language: Language, files: BenchFiles,
     covered = sum(r["ci95"] is not None and r["ci95"][0] <= 1.05 <= r["ci95"][1] for r in shifted)
     ratios = [r["ratio"] for r in shifted if r["ratio"] is not None]
     widths = [r["ci95"][1] / r["ci95"][0] - 1 for r in same + shifted if r["ci95"] is not None]
+    processes = max(r["processes"] for r in same + shifted)
     return (
-        f"| {name} | {aa}/{trials} ({mark(aa >= 0.95 * trials)}) | {ab}/{trials} ({mark(ab >= 0.95 * trials)}) "
+        f"| {name} | {processes} | {aa}/{trials} ({mark(aa >= 0.95 * trials)}) "
+        f"| {ab}/{trials} ({mark(ab >= 0.95 * trials)}) "
         f"| {covered}/{trials} | {statistics.median(ratios):.3f} | {statistics.median(widths) * 100:.1f} "
         f"| {min(loads):.1f} .. {max(loads):.1f} |"
     )
@@ -395,9 +397,9 @@ TABLES = {
     ),
     "compare": (
         "Compare: the ~2 ms loop against itself (A/A) and against a copy doing 5 % more work, 100 interleaved runs "
-        "each, in 6 processes per solution",
-        "| language | A/A indistinguishable | 5 % slower found | 1.05 inside ci95 | median ratio found "
-        "| median ci95 width (%) | load (1 min) |\n|---|---|---|---|---|---|---|",
+        "each, in the language's processes per solution (`compare_processes`)",
+        "| language | processes | A/A indistinguishable | 5 % slower found | 1.05 inside ci95 | median ratio found "
+        "| median ci95 width (%) | load (1 min) |\n|---|---|---|---|---|---|---|---|",
     ),
     "seed": (
         "The seed's design (a fresh container per timed run) against one `/run` with runs=100",

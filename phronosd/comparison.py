@@ -1,8 +1,9 @@
 """`POST /api/execute/compare`: the job for the in-container driver, and its frame turned into the
 answer (each solution's verdict as `/run` gives it, the comparison, the ranking). The interleaving
 itself happens in the container (handlers/README.md: Compare jobs): every solution is measured in
-`COMPARE_PROCESSES` processes, one per block, and the statistics (`stats.compare_runs`) treat the
-processes as the replicates."""
+blocks, a fresh process of it in each (the language's `compare_processes`), and the statistics
+(`stats.compare_runs`) treat the processes as the replicates. The daemon decides the rounds of each
+block (`block_rounds`, sent as the job's `blockRounds`); the driver only follows them."""
 
 from __future__ import annotations
 
@@ -15,12 +16,6 @@ from .execution_request import CompareRequest
 from .measurement import MalformedSamples, Samples, checked_samples, measurement_of
 from .sandbox import ContainerOutcome
 from .verdict import Fault, build_result, events_of
-
-# Processes per solution (blocks). Processes of one Python solution ran at speed levels 2-3 % apart
-# (README: Comparing solutions); in simulation six keep an A/A indistinguishable whatever that spread,
-# and find a 5 % difference in >= 95 % of trials while it is at most about 1 % and runs vary by about
-# 2 % (tests/test_stats.py).
-COMPARE_PROCESSES = 6
 
 
 def compare_job(request: CompareRequest, budget_ms: int) -> dict[str, Any]:
@@ -41,30 +36,30 @@ def compare_job(request: CompareRequest, budget_ms: int) -> dict[str, Any]:
     return {
         "mode": "compare",
         "solutions": solutions,
-        "runs": measure.runs,
+        "blockRounds": block_rounds(request),
         "warmup": measure.warmup,
-        "processes": compare_blocks(measure.runs),
         "budgetMs": budget_ms,
         "env": dict(language.env),
     }
 
 
-def compare_blocks(runs: int) -> int:
-    """Processes per solution: COMPARE_PROCESSES, fewer when the runs asked for would leave a block
-    fewer rounds than the statistics use (a block of fewer is left out: its processes cost a
-    validation and a warm-up each for nothing)."""
-    return max(1, min(COMPARE_PROCESSES, runs // stats.COMPARE_MIN_BLOCK_ROUNDS))
+def block_rounds(request: CompareRequest) -> list[int]:
+    """The rounds of each block of this request (one process of every solution per block)."""
+    return split_runs(request.measure.runs, request.language.compare_processes)
 
 
-def block_rounds(runs: int, block: int) -> int:
-    """The rounds of one block: the runs asked for, shared out over the blocks (the driver's split)."""
-    blocks = compare_blocks(runs)
-    return runs // blocks + (block < runs % blocks)
+def split_runs(runs: int, processes: int) -> list[int]:
+    """`runs` shared out over `processes` blocks (the first `runs % blocks` get one more), fewer blocks
+    when the runs would leave one fewer rounds than the statistics use (its processes would cost a
+    validation and a warm-up each for nothing); at least one block."""
+    blocks = max(1, min(processes, runs // stats.COMPARE_MIN_BLOCK_ROUNDS))
+    return [runs // blocks + (block < runs % blocks) for block in range(blocks)]
 
 
-def entrant_outcomes(outcome: ContainerOutcome, count: int) -> list[list[ContainerOutcome]] | Fault:
-    """Per solution, one outcome per process it had, from the compare frame; a container that reported
-    nothing gives each solution the container's own end (timeout, output limit, ...)."""
+def entrant_outcomes(outcome: ContainerOutcome, count: int, blocks: int) -> list[list[ContainerOutcome]] | Fault:
+    """Per solution, one outcome per process it had (at most `blocks`), from the compare frame; a
+    container that reported nothing gives each solution the container's own end (timeout, output
+    limit, ...)."""
     frame = outcome.frame
     if frame is None:
         return [[outcome]] * count
@@ -74,7 +69,7 @@ def entrant_outcomes(outcome: ContainerOutcome, count: int) -> list[list[Contain
     if (
         not isinstance(frames, list)
         or len(frames) != count
-        or not all(isinstance(f, list) and 1 <= len(f) <= COMPARE_PROCESSES for f in frames)
+        or not all(isinstance(f, list) and 1 <= len(f) <= blocks for f in frames)
     ):
         return Fault("execution.supervisor", "the sandbox supervisor's compare frame has the wrong shape")
     return [[dataclasses.replace(outcome, frame=entry) for entry in processes] for processes in frames]
@@ -113,25 +108,50 @@ def merged_measurement(
     return merged
 
 
+def lost_to(outcome: ContainerOutcome) -> str | None:
+    """The solution during whose turn this process was killed (the driver's `lostTo`), if it was."""
+    frame = outcome.frame
+    culprit = frame.get("lostTo") if isinstance(frame, dict) else None
+    return culprit if isinstance(culprit, str) else None
+
+
+def rivals_harmed(outcomes: list[ContainerOutcome]) -> list[str]:
+    """The solutions whose processes were killed during this one's turns (the driver's `harmed`)."""
+    names: set[str] = set()
+    for outcome in outcomes:
+        harmed = outcome.frame.get("harmed") if isinstance(outcome.frame, dict) else None
+        names.update(name for name in harmed or [] if isinstance(name, str))
+    return sorted(names)
+
+
+def unmeasured(result: dict[str, Any], status: str, message: str) -> dict[str, Any]:
+    result.update(passed=False, status=status, message=message)
+    result.update(measurement=None, meanExecutionTime=None, standardDeviation=None)
+    return result
+
+
 def solution_result(
     request: CompareRequest,
     outcomes: list[ContainerOutcome],
+    rounds: list[int],
     image: str,
     queue_ms: float,
     budget_ms: int,
     core: int | None,
 ) -> tuple[dict[str, Any], list[list[float]] | None] | Fault:
-    """One solution's `/run`-shaped result over its processes, and its samples per process (None when
-    not measured; an empty list for a process that timed nothing, so that block i stays block i). A
-    failure in any process is the solution's failure."""
-    results = []
+    """One solution's `/run`-shaped result over its processes (`rounds`: each block's), and its samples
+    per process (None when not measured; an empty list for a process that timed nothing, so that block
+    i stays block i). A failure in any process is the solution's failure; a process killed during a
+    rival's turn is left out, and a solution whose turn killed a rival's process is disqualified."""
+    harmed = rivals_harmed(outcomes)
+    results: dict[int, dict[str, Any]] = {}
     for block, outcome in enumerate(outcomes):
         result = build_result(
             outcome,
             language=request.language.name,
             image=image,
             queue_ms=queue_ms,
-            runs_requested=block_rounds(request.measure.runs, block),
+            runs_requested=rounds[block],
             budget_ms=budget_ms,
             include_samples=True,
             lane_core=core,
@@ -139,22 +159,38 @@ def solution_result(
         )
         if isinstance(result, Fault):
             return result
+        if harmed:
+            message = f"its code killed processes of {', '.join(harmed)} during its turn: disqualified"
+            return unmeasured(result, "runtime_error", message), None
+        last = result
+        if lost_to(outcome):
+            continue
         if not result["passed"]:
             return result, None
-        results.append(result)
-    measured = [(o.frame, r) for o, r in zip(outcomes, results) if r["measurement"] is not None]
-    first = results[0]
+        results[block] = result
+    culprits = sorted({name for outcome in outcomes if (name := lost_to(outcome))})
+    if not results:
+        message = f"every process of it was killed during the turn of {', '.join(culprits)}: not measured"
+        return unmeasured(last, "runtime_error", message), None
+    first = next(iter(results.values()))
     if first["measurement"] is None:
         return first, None
-    per_process = [r["measurement"]["samplesMs"] if r["measurement"] else [] for r in results]
+    measured = [(outcomes[block].frame, r) for block, r in results.items() if r["measurement"] is not None]
+    per_process = [
+        results[block]["measurement"]["samplesMs"] if block in results and results[block]["measurement"] else []
+        for block in range(len(outcomes))
+    ]
     try:
         first["measurement"] = merged_measurement(
             [f for f, _ in measured], [r for _, r in measured], request.measure.runs, budget_ms, core
         )
     except MalformedSamples as exc:
-        first.update(passed=False, status="runtime_error", message=f"the measurement report is not valid: {exc}")
-        first.update(measurement=None, meanExecutionTime=None, standardDeviation=None)
-        return first, None
+        return unmeasured(first, "runtime_error", f"the measurement report is not valid: {exc}"), None
+    if culprits:
+        lost = len(outcomes) - len(results)
+        first["measurement"]["notes"].append(
+            f"{lost} of its {len(outcomes)} processes were killed during the turn of {', '.join(culprits)}: left out"
+        )
     first["meanExecutionTime"] = first["measurement"]["meanMs"]
     first["standardDeviation"] = first["measurement"]["stddevMs"]
     return first, per_process
@@ -163,12 +199,13 @@ def solution_result(
 async def compare_result(
     request: CompareRequest, outcome: ContainerOutcome, image: str, queue_ms: float, budget_ms: int, core: int | None
 ) -> dict[str, Any] | Fault:
-    outcomes = entrant_outcomes(outcome, len(request.entrants))
+    rounds = block_rounds(request)
+    outcomes = entrant_outcomes(outcome, len(request.entrants), len(rounds))
     if isinstance(outcomes, Fault):
         return outcomes
     solutions, blocks = [], {}
     for entrant, entrant_outcomes_ in zip(request.entrants, outcomes):
-        built = solution_result(request, entrant_outcomes_, image, queue_ms, budget_ms, core)
+        built = solution_result(request, entrant_outcomes_, rounds, image, queue_ms, budget_ms, core)
         if isinstance(built, Fault):
             return built
         result, samples = built

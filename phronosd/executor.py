@@ -147,9 +147,8 @@ class Executor:
         job = compare_job(request, budget_ms)
         async with self.slot(measuring=True) as (waited_s, core):
             limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
-            outcome = await self.sandbox.run(
-                image, language, job, limits, budget_ms, on_event, entrants=len(request.entrants) * job["processes"]
-            )
+            processes = len(request.entrants) * len(job["blockRounds"])
+            outcome = await self.sandbox.run(image, language, job, limits, budget_ms, on_event, entrants=processes)
         await self.check_engine(outcome)
         result = await compare_result(request, outcome, image, waited_s * 1000, budget_ms, core)
         if isinstance(result, Fault):
@@ -163,11 +162,13 @@ class Executor:
             if not state.reachable:
                 raise DockerUnavailable(f"the Docker engine is not reachable: {state.error}")
 
-    def pooled(self, name: str, measure: Measure | None) -> contextlib.AbstractContextManager[PooledContainer | None]:
+    def pooled(
+        self, name: str, measure: Measure | None, limits: Limits
+    ) -> contextlib.AbstractContextManager[PooledContainer | None]:
         """A ready pooled container for a validation (a measuring job starts cold on its core)."""
         if self.pool is None or measure is not None:
             return contextlib.nullcontext()
-        return self.pool.taken(name)
+        return self.pool.taken(name, limits)
 
     async def execute(self, request: ExecutionRequest, on_event: EventHandler | None = None) -> dict[str, Any]:
         """Run one validate or run request; `on_event` gets its live phase and progress events."""
@@ -177,7 +178,7 @@ class Executor:
         job = job_of(language, request.submission, measure, budget_ms)
         async with self.slot(measuring=measure is not None) as (waited_s, core):
             limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
-            with self.pooled(language.name, measure) as pooled:
+            with self.pooled(language.name, measure, limits) as pooled:
                 outcome = await self.sandbox.run_pooled(pooled, job, limits, on_event) if pooled else None
             if outcome is None:
                 outcome = await self.sandbox.run(image, language, job, limits, budget_ms, on_event)

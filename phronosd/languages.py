@@ -78,6 +78,10 @@ class Language:
     # pre-loaded start, and a compare job's stepped, interleaved runs.
     poolable: bool = False
     comparable: bool = False
+    # A compare job's processes per solution (its blocks: the replicates of `stats.compare_runs`).
+    # More where a runtime's processes differ in speed from one to the next (handlers/README.md:
+    # Compare jobs); each costs a validation and a warm-up per solution.
+    compare_processes: int = 6
     env: Mapping[str, str] = field(default_factory=dict)
 
     def layout(self, submission: Submission) -> Layout:

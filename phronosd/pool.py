@@ -13,7 +13,9 @@ Nothing of one job is visible to another: no container ever sees two.
 Only validation is pooled. A `/run` starts its own container pinned to its measuring core with no
 CPU quota from the first instruction (README: the warm pool). A request whose `memoryMb` differs
 from the pool's gets the pooled container re-limited with `docker update` first (about 45 ms,
-against about 400 ms for a cold start).
+against about 400 ms for a cold start). A runtime that cannot re-limit a running container (gVisor's
+runsc has no `update` command; the first refusal teaches it) leaves such requests to cold containers
+and keeps its pooled ones for requests of their own limit (the response says `pooled: false`).
 """
 
 from __future__ import annotations
@@ -153,11 +155,17 @@ class WarmPool:
         finally:
             self.starting[name] -= 1
 
+    def fits(self, name: str, limits: Limits) -> bool:
+        """Whether this language's pooled containers can take a job with these limits: their own
+        memory limit, or one their runtime can change."""
+        base = self.base_limits.get(name)
+        return base is not None and (base.memory_mb == limits.memory_mb or self.sandbox.can_relimit(limits.runtime))
+
     @contextlib.contextmanager
-    def taken(self, name: str) -> Iterator[PooledContainer | None]:
-        """A ready container of this language for one job (the oldest alive), or None: start a cold
-        one. Its replacement starts when the job ends."""
-        container = self.take(name)
+    def taken(self, name: str, limits: Limits) -> Iterator[PooledContainer | None]:
+        """A ready container of this language for one job with these limits (the oldest alive), or
+        None: start a cold one. Its replacement starts when the job ends."""
+        container = self.take(name) if self.fits(name, limits) else None
         if container is None:
             yield None
             return

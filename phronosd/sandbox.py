@@ -43,6 +43,9 @@ KILLED_EXIT = 128 + 9  # docker run's status for a container whose main process 
 READY_LINE = b"phronosd-ready\n"
 JOB_TAKEN_LINE = b"phronosd-job\n"
 POOLED_ENV = "PHRONOSD_POOLED"
+# How the engine reports that the runtime's own command failed (`docker update` under runsc, which has
+# no `update`: "/var/lib/docker/runtimes/runsc did not terminate successfully: exit status 128").
+RUNTIME_FAILED = b"did not terminate successfully"
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class Sandbox:
         self.removals: set[asyncio.Task] = set()
         self.unremoved: set[str] = set()
         self.cleanup_failures = 0  # read by metrics.py (phronosd_container_cleanup_failures)
+        self.fixed_limit_runtimes: set[str] = set()  # runtimes that refused `docker update` (see relimit)
 
     def run_args(
         self, name: str, image: str, language: Language, limits: Limits, pooled_env: str | None = None
@@ -184,7 +188,6 @@ class Sandbox:
             "run",
             "-i",
             "--rm",
-            "--init",
             "--runtime",
             limits.runtime,
             "--name",
@@ -266,11 +269,8 @@ class Sandbox:
         outcome = None
         try:
             started = time.monotonic()
-            if limits.memory_mb != container.memory_mb:
-                memory = f"{limits.memory_mb}m"
-                update = await self.docker.run(["update", "--memory", memory, "--memory-swap", memory, container.name])
-                if update.exit_code != 0:
-                    return None
+            if limits.memory_mb != container.memory_mb and not await self.relimit(container, limits):
+                return None
             proc = container.proc
             assert proc.stdin is not None and proc.stdout is not None
             payload, nonce = job_payload(job, limits)
@@ -288,6 +288,28 @@ class Sandbox:
         finally:
             if outcome is None or not outcome.clean:
                 await self.remove(container.name)
+
+    def can_relimit(self, runtime: str) -> bool:
+        """Whether a running container of this runtime can get another memory limit (`docker update`)."""
+        return runtime not in self.fixed_limit_runtimes
+
+    async def relimit(self, container: PooledContainer, limits: Limits) -> bool:
+        """Give a pooled container the request's memory limit (`docker update`). A runtime that refuses
+        it while the container runs (gVisor's runsc has no `update` command) is remembered, and its
+        pooled containers then take only jobs of their own limit (`WarmPool.fits`)."""
+        memory = f"{limits.memory_mb}m"
+        update = await self.docker.run(["update", "--memory", memory, "--memory-swap", memory, container.name])
+        if update.exit_code == 0:
+            return True
+        runtime_refused = RUNTIME_FAILED in update.stderr  # not the container's state: the runtime's own error
+        if container.alive() and runtime_refused and limits.runtime not in self.fixed_limit_runtimes:
+            self.fixed_limit_runtimes.add(limits.runtime)
+            log.info(
+                "runtime %s cannot re-limit a running container (docker update failed in the runtime): "
+                "a request whose memory differs from the warm pool's gets a cold container",
+                limits.runtime,
+            )
+        return False
 
     async def attend(
         self,

@@ -10,13 +10,14 @@ unique to this test session; after each test none may be left, and the session s
 Tests marked `host_disturbing` change the host beyond this session's own containers (stopping dockerd,
 removing images); they run only with `PHRONOSD_TEST_DISTURB_HOST=1`, which CI (`.ci/run`) sets.
 
-`PHRONOSD_TEST_RUNTIME=runsc` runs the apps of the tests (`make_settings`) under that container
-runtime instead of runc (by hand: `.ci/run` runs the suite under runc, and `tests/test_runtime.py` under
-gVisor).
+`PHRONOSD_TEST_RUNTIME` chooses the container runtime of the tests' apps: `runsc` runs them all under
+gVisor, `runc,runsc` (what `.ci/run` sets) runs them under runc and the tests marked `each_runtime` a
+second time under runsc (`tests/runtimes.py`, a plugin, says which and why).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shlex
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runtimes import DEFAULT_RUNTIME, pytest_configure, pytest_generate_tests, runtime_fixture  # noqa: F401 (plugin)
 
 from phronosd.app import create_app
 from phronosd.docker import DockerCli
@@ -40,7 +42,6 @@ from phronosd.settings import load
 
 INSTANCE = f"test-{os.getpid()}"
 DISTURB_HOST = "PHRONOSD_TEST_DISTURB_HOST"
-TEST_RUNTIME = os.environ.get("PHRONOSD_TEST_RUNTIME", "runc")
 FAKE_DOCKER_BINARY = Path(__file__).resolve().parent / "fake_docker.py"
 
 
@@ -76,7 +77,7 @@ def make_settings(**overrides: Any):
         "docker_probe_ttl_s": "0",
         "warm_pool": "0",
         "database": ":memory:",
-        "runtime": TEST_RUNTIME,
+        "runtime": DEFAULT_RUNTIME,
         **{k: str(v) for k, v in overrides.items()},
     }
     return load(values, env={}, cwd=Path("/nonexistent"))
@@ -124,9 +125,10 @@ async def serve_app(aiohttp_server, aiohttp_client, settings):
 
 
 @pytest.fixture
-async def client(aiohttp_server, aiohttp_client, docker_ready, settings_overrides):
+async def client(aiohttp_server, aiohttp_client, docker_ready, container_runtime, settings_overrides):
     """A client of the real app on the real engine."""
-    test_client = await serve_app(aiohttp_server, aiohttp_client, make_settings(**settings_overrides))
+    settings = make_settings(**{"runtime": container_runtime, **settings_overrides})
+    test_client = await serve_app(aiohttp_server, aiohttp_client, settings)
     yield test_client
     await test_client.close()
     left = leftover_containers()
@@ -134,11 +136,12 @@ async def client(aiohttp_server, aiohttp_client, docker_ready, settings_override
 
 
 @pytest.fixture
-async def cold_client(aiohttp_server, aiohttp_client, docker_ready):
+async def cold_client(aiohttp_server, aiohttp_client, docker_ready, container_runtime):
     """A second app on the same engine with `warm_pool = 0` (a daemon instance of its own), beside a
     `client` with a warm pool."""
     instance = f"{INSTANCE}-cold"
-    cold = await serve_app(aiohttp_server, aiohttp_client, make_settings(instance_name=instance))
+    settings = make_settings(instance_name=instance, runtime=container_runtime)
+    cold = await serve_app(aiohttp_server, aiohttp_client, settings)
     yield cold
     await cold.close()
     assert leftover_containers(instance) == []
@@ -187,18 +190,21 @@ class FakeDocker:
     @staticmethod
     def write_launcher(path: Path) -> Path:
         """The `docker_binary` to use: the fake run by this interpreter, isolated (-I -S), which starts
-        in tens of ms where a version manager's `python3` shim may take hundreds."""
-        path.write_text(
-            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S {shlex.quote(str(FAKE_DOCKER_BINARY))} "$@"\n'
+        in tens of ms where a version manager's `python3` shim may take hundreds. It imports the fake as
+        a module, so that its compiled bytecode is cached (a script is compiled again at every call)."""
+        main = (
+            f"import sys; sys.path.insert(0, {str(FAKE_DOCKER_BINARY.parent)!r}); "
+            f"from {FAKE_DOCKER_BINARY.stem} import main; sys.exit(main(sys.argv[1:]))"
         )
+        path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S -c {shlex.quote(main)} "$@"\n')
         path.chmod(0o755)
         return path
 
     def calls(self, command: str | None = None) -> list[dict[str, Any]]:
         """Every call so far (`{"args": [...]}`, with `"job"` for `run`), or those of one command."""
-        log = self.folder / "calls.jsonl"
+        log = self.folder / "calls.log"
         lines = log.read_text().splitlines() if log.exists() else []
-        calls = [json.loads(line) for line in lines]
+        calls = [ast.literal_eval(line) for line in lines]
         return [c for c in calls if command is None or c["args"][:1] == [command]]
 
     def jobs(self) -> list[dict[str, Any]]:

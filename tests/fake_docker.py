@@ -15,17 +15,16 @@ prints a result frame shaped like the supervisor's (`handlers/_shared/supervisor
 - a compare job's frame holds one such frame per solution, each measured as in mode `run`.
 
 State lives in the folder named by `FAKE_DOCKER_DIR`: `images.json` (the images the engine has, as
-`{"repo:tag": {label: value}}`; without it, none) and `calls.jsonl`, where each call is appended as
-`{"args": [...]}`, with `"job"` for `run`.
+`{"repo:tag": {label: value}}`; without it, none) and `calls.log`, where each call is appended as one
+line, the Python literal of `{"args": [...]}`, with `"job"` for `run`.
+
+Every docker call the daemon makes starts an interpreter on this file, so each command imports only
+what it needs (`json` and `re` take longer to import than the interpreter takes to start): `ps` and
+`version` import nothing.
 """
 
-import hashlib
-import hmac
-import json
 import os
-import re
 import sys
-import time
 
 SERVER_VERSION = "27.5.1-fake"
 ENGINE = {
@@ -38,8 +37,8 @@ ENGINE = {
 }
 SAMPLE_NS = 50_000
 AUTO_WARMUP_DONE = 10
-TEST_DEF = re.compile(r"^[ \t]*def (test_\w*)\s*\(", re.MULTILINE)
-SLEEP = re.compile(r"#\s*fake-docker:\s*sleep=([0-9.]+)")
+TEST_DEF = r"(?m)^[ \t]*def (test_\w*)\s*\("
+SLEEP = r"#\s*fake-docker:\s*sleep=([0-9.]+)"
 
 
 def state_path(name):
@@ -48,14 +47,17 @@ def state_path(name):
 
 
 def record(args, job=None):
-    path = state_path("calls.jsonl")
+    """Append the call to `calls.log` as one line (`repr` escapes newlines and needs no import)."""
+    path = state_path("calls.log")
     if path:
         with open(path, "a", encoding="utf-8") as log:
-            log.write(json.dumps({"args": args, **({"job": job} if job is not None else {})}) + "\n")
+            log.write(repr({"args": args, **({"job": job} if job is not None else {})}) + "\n")
 
 
 def known_images():
     """{"repo:tag": labels} of the images the engine has."""
+    import json
+
     path = state_path("images.json")
     if not path or not os.path.exists(path):
         return {}
@@ -70,12 +72,22 @@ def option(args, name):
 
 def render(template):
     """Fill a Go template of `{{.Field}}` and `{{json .Field}}` references from the engine facts."""
+    text, rest = "", template
+    while "{{" in rest:
+        before, _, rest = rest.partition("{{")
+        reference, _, rest = rest.partition("}}")
+        text += before + fill(reference.split())
+    return text + rest
 
-    def fill(match):
-        value = ENGINE.get(match.group(2), "")
-        return json.dumps(value) if match.group(1) else str(value)
 
-    return re.sub(r"\{\{\s*(json\s+)?\.([\w.]+)\s*\}\}", fill, template)
+def fill(words):
+    """The value of a template reference, as its words: `.Field` or `json .Field`."""
+    value = ENGINE.get(words[-1].removeprefix("."), "")
+    if words[0] != "json":
+        return str(value)
+    import json
+
+    return json.dumps(value)
 
 
 def fail(message, code=1):
@@ -91,6 +103,8 @@ def engine_facts(args):
 
 def images(_args):
     """`images --format {{json .}}`: one JSON row per image the engine has."""
+    import json
+
     for tag in known_images():
         repository, name = tag.rsplit(":", 1)
         print(json.dumps({"Repository": repository, "Tag": name, "Size": "1.0MB"}))
@@ -99,6 +113,8 @@ def images(_args):
 
 def image(args):
     """`image inspect [--format '{{json .Config.Labels}}'] NAME...`"""
+    import json
+
     if args[:1] != ["inspect"]:
         return fail(f"fake docker: unsupported: image {' '.join(args)}")
     template = option(args, "--format")
@@ -135,7 +151,9 @@ def compile_error(files):
 
 def suite_results(source):
     """(name, passed) for each `def test_` of the source; a body with `assert False` fails."""
-    found = list(TEST_DEF.finditer(source))
+    import re
+
+    found = list(re.finditer(TEST_DEF, source))
     ends = [m.start() for m in found[1:]] + [len(source)]
     return [(m.group(1), "assert False" not in source[m.end() : end]) for m, end in zip(found, ends)]
 
@@ -204,14 +222,9 @@ def frame_of(job):
     """The supervisor's frame; a compare job's holds, per solution, one frame per block (process)."""
     if job["mode"] != "compare":
         return suite_frame(job)
-    return {"solutions": [[suite_frame({**suite, "runs": runs}) for runs in block_runs(job)] for suite in suites(job)]}
-
-
-def block_runs(job):
-    """The runs of each block of a compare job, shared out as the supervisor's driver does."""
-    runs = int(job.get("runs", 0))
-    blocks = max(1, min(int(job.get("processes", 1)), runs))
-    return [runs // blocks + (block < runs % blocks) for block in range(blocks)]
+    return {
+        "solutions": [[suite_frame({**suite, "runs": runs}) for runs in job["blockRounds"]] for suite in suites(job)]
+    }
 
 
 def suite_frame(job):
@@ -238,6 +251,10 @@ def suite_frame(job):
 def run(args):
     """`run ... IMAGE`: the job from stdin, the frame on stdout. A pooled container (`--env
     PHRONOSD_POOLED=...`) says it is ready before it reads its job, and that it took it after."""
+    import json
+    import re
+    import time
+
     image_name = args[-1] if args else ""
     if image_name not in known_images():
         record(["run", *args])
@@ -250,7 +267,7 @@ def run(args):
     if pooled:
         say("phronosd-job")
     for suite in suites(job):
-        delay = SLEEP.search(suite["files"].get(suite["testFile"], ""))
+        delay = re.search(SLEEP, suite["files"].get(suite["testFile"], ""))
         if delay:
             time.sleep(float(delay.group(1)))
     say("\n" + sealed(job["nonce"], json.dumps(frame_of(job), separators=(",", ":"))))
@@ -259,6 +276,9 @@ def run(args):
 
 def sealed(nonce, payload):
     """A line as the supervisor seals it (handlers/_shared/supervisor.py `sealed`)."""
+    import hashlib
+    import hmac
+
     return hmac.new(nonce.encode(), payload.encode(), hashlib.sha256).hexdigest() + payload
 
 

@@ -1,8 +1,9 @@
 """The channels that carry a verdict, attacked by the code under test (issue #12): the harness's report
 channel and the test binaries' results channel (sockets: a pipe can be opened again through
 /proc/self/fd for reading, and its lines, the token with them, taken off it), and the container's
-stdout, where the supervisor's lines for the daemon go (docker-init's /proc/1/fd/1 is a pipe that
-the code under test may open for reading: the lines are sealed with the nonce, never carry it).
+stdout, where the supervisor's lines for the daemon go (under docker-init, /proc/1/fd/1 was a pipe
+that the code under test could open for reading: the lines are sealed with the nonce, never carry it;
+the supervisor is now init itself, non-dumpable, so /proc/1/fd is closed).
 
 The fast tests check the channels and the seal in this process; the others run each language's
 attack in a real container and assert the framework's own counts."""
@@ -21,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import HANDLERS, post, run, statuses, validate
+from helpers import HANDLERS, compare, post, run, statuses, validate
+from runtimes import protects_init, reopens_harness_pipes
 
 from phronosd.sandbox import LiveEvents, extract_frame
+
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
 
 
 def load_shared(name: str, path: Path):
@@ -661,8 +665,8 @@ async def test_a_child_that_keeps_the_report_channel_open_does_not_hold_up_the_v
     assert result["timings"]["totalMs"] < 8000, result["timings"]
 
 
-# The container's stdout: a process the solution leaves behind opens docker-init's /proc/1/fd/1 (a
-# pipe) for reading and copies what passes through it without taking it (tee(2) in a busy loop), and
+# The container's stdout: a process the solution leaves behind opens init's /proc/1/fd/1 (a pipe)
+# for reading and copies what passes through it without taking it (tee(2) in a busy loop), and
 # at the first line that starts with a hex key (a nonce, as lines once carried it, or now a seal)
 # writes a passing frame under that key and kills the supervisor, so that its frame is the last one.
 STDOUT_THIEF = """import ctypes
@@ -722,21 +726,28 @@ def answer():
 """
 
 
-async def test_a_frame_forged_on_the_container_stdout_is_never_the_verdict(client, require_image):
+async def test_a_frame_forged_on_the_container_stdout_is_never_the_verdict(client, container_runtime, require_image):
     """Without the seal the thief's frame, under the nonce it read from a live event, was the last frame
-    the daemon saw. Now it has no key: the run ends as the supervisor ended (failed, or killed)."""
+    the daemon saw; under docker-init it could also kill the supervisor. Now the supervisor is init:
+    its /proc/1/fd is closed to the code (a test of the suite checks that in-band; gVisor leaves it
+    open, so there the thief runs and its unsealed frame is ignored) and it cannot be killed, so its
+    own frame is the verdict, with the suite's exact counts."""
     require_image("python")
     tests = (
         "import os\n\nfrom solution import answer\n\n\ndef test_right():\n    assert answer() == 42\n\n\n"
         "def test_wrong():\n    assert answer() == 0\n\n\n"
-        "def test_the_container_stdout_reopens_for_reading():\n    os.close(os.open('/proc/1/fd/1', os.O_RDONLY))\n"
+        "def test_the_container_stdout_is_closed():\n"
+        "    try:\n        os.open('/proc/1/fd/1', os.O_RDONLY)\n    except PermissionError:\n        return\n"
+        "    raise AssertionError('the container stdout opened')\n"
     )
     result = await validate(client, "python", STDOUT_THIEF, tests, timeoutMs=10000)
-    assert result["passed"] is False and "test_forged" not in statuses(result), result
-    if result["status"] == "failed":  # the supervisor's frame came out before the thief killed it
-        assert (result["testsPassed"], result["testsFailed"], result["totalTests"]) == (2, 1, 3), result
-    else:
-        assert result["status"] == "runtime_error" and result["tests"] == [], result
+    assert result["status"] == "failed" and "test_forged" not in statuses(result), result
+    closed = "failed" if reopens_harness_pipes(container_runtime) else "passed"
+    assert statuses(result) == {
+        "test_right": "passed",
+        "test_wrong": "failed",
+        "test_the_container_stdout_is_closed": closed,
+    }, result
 
 
 # A compare job: every solution runs under one user, so a rival can reach a dumpable harness's fds (the
@@ -803,3 +814,96 @@ async def test_step_bytes_a_rival_writes_into_a_stopped_harness_are_discarded(cl
     assert honest["measurement"] is not None and honest["measurement"]["runs"] == 10, honest
     assert any("into this solution's step pipe: discarded" in note for note in honest["notes"]), honest["notes"]
     assert not any("step pipe" in note for note in by_name["rival"]["notes"]), by_name["rival"]["notes"]
+
+
+# A compare job: a solution's code can signal every process of the sandbox's user, its rivals' too.
+SABOTEUR = """import contextlib
+import os
+import signal
+
+
+def add(a, b):
+    for target in (1, -1):  # the supervisor (the container's init), then every other process of the user
+        for signum in (signal.SIGINT, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):  # none left to signal
+                os.kill(target, signum)
+    print("sabotage sent")
+    return a + b
+"""
+HONEST_ADD = "def add(a, b):\n    return a + b\n"
+ADD_TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+
+
+async def test_a_solution_that_kills_its_rivals_is_disqualified_and_the_rivals_still_measured(
+    client, container_runtime, require_image
+):
+    """The saboteur, validated second in each block while the honest process is stopped, kills every
+    process it may signal. The supervisor (init) survives, so the job still reports; the honest
+    process it killed is left out of the honest figures, not counted as its failure; the saboteur is
+    disqualified and gets no further process. (gVisor lets it kill init: then nothing passes.)"""
+    require_image("python")
+    result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "saboteur": SABOTEUR}, runs=18)
+    honest, saboteur = result["byName"]["honest"], result["byName"]["saboteur"]
+    if not protects_init(container_runtime):
+        assert saboteur["status"] == "runtime_error" and not honest["passed"], result
+        assert "before it reported a result" in saboteur["message"], saboteur
+        return
+    assert "sabotage sent" in saboteur["output"], saboteur
+    assert saboteur["passed"] is False and saboteur["status"] == "runtime_error", saboteur
+    assert "killed processes of honest during its turn: disqualified" in saboteur["message"], saboteur
+    assert saboteur["measurement"] is None
+    assert honest["status"] == "passed" and honest["testsPassed"] == 1, honest
+    notes = honest["measurement"]["notes"]
+    assert any("were killed during the turn of saboteur: left out" in note for note in notes), notes
+    assert 0 < honest["measurement"]["runs"] < 18, honest["measurement"]
+    assert result["ranking"] == ["honest"] and result["comparison"] is None, result
+
+
+# A compare job: a solution that would frame a rival. Its process X (a group of its own, killed by the
+# driver's sweep between turns) has a child Y that joined the solution's own stopped group and dies with
+# X (a parent-death signal): were Y counted as a process of that group killed during the next turn, the
+# rival whose turn it was would be taken for the killer. (X's death also orphans the group, and the
+# kernel sends an orphaned group with stopped processes SIGHUP, which the harness here ignores, and
+# SIGCONT, after which the driver stops the group again.)
+FRAMER = """import ctypes
+import os
+import signal
+import time
+
+PR_SET_PDEATHSIG = 1
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def leave_a_process_that_dies_with_its_parent():
+    group = os.getpgid(0)
+    if os.fork():
+        return
+    os.setpgid(0, 0)
+    if os.fork() == 0:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.setpgid(0, group)
+        time.sleep(1000)
+    time.sleep(1000)
+
+
+leave_a_process_that_dies_with_its_parent()
+print("framing set up")
+
+
+def add(a, b):
+    return a + b
+"""
+
+
+async def test_a_process_that_dies_with_a_swept_parent_frames_no_rival(client, require_image):
+    """The framer's child in its own group dies when the sweep kills its parent; that is nobody's turn's
+    doing: the driver counts only processes that descend from a harness through its own group."""
+    require_image("python")
+    result = await compare(client, "python", ADD_TESTS, {"framer": FRAMER, "honest": HONEST_ADD}, runs=36)
+    framer, honest = result["byName"]["framer"], result["byName"]["honest"]
+    assert "framing set up" in framer["output"], framer
+    for entry in (framer, honest):
+        assert entry["status"] == "passed", entry
+        assert entry["measurement"]["runs"] == 36, (entry["name"], entry["measurement"]["processRuns"])
+        assert not any("killed during the turn" in note for note in entry["measurement"]["notes"]), entry
+    assert set(result["ranking"]) == {"framer", "honest"} and result["comparison"] is not None, result

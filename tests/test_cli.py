@@ -20,6 +20,7 @@ import pytest
 from conftest import INSTANCE, leftover_containers
 from daemon import PHRONOSD, Daemon, free_port, wait_for_unix_socket, wait_until_healthy
 
+from phronosd import cli
 from phronosd.client import (
     Client,
     Event,
@@ -100,6 +101,24 @@ def phronosd(
     )
 
 
+def phronosd_in_this_process(
+    *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, url: str
+) -> tuple[int, str]:
+    """`phronosd.cli.main`, which the `phronosd` command runs, called here with the environment and
+    folder `phronosd()` gives the command: (exit status, stderr). For the usage errors, which need no
+    daemon: the command's interpreter spends most of a second importing what they never reach (the tests
+    that reach a daemon, or fail to, run the command)."""
+    for name in [k for k in os.environ if k not in environment()]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PHRONOSD_URL", url)
+    monkeypatch.chdir(cwd)
+    try:
+        status = cli.main(list(args))
+    except SystemExit as exited:
+        status = exited.code
+    return status, capsys.readouterr().err
+
+
 def on_terminal(*args: str, cwd: Path, **env: str) -> tuple[int, str]:
     """The `phronosd` command with stdout and stderr on a pseudo-terminal: (exit status, what it showed)."""
     master, slave = pty.openpty()
@@ -177,11 +196,12 @@ def test_compile_error_exits_1_with_the_compiler_message(daemon, suite):
         (["--port", "5", "validate", "solution.py", "--tests", "test_solution.py"], "validate takes no settings flags"),
     ],
 )
-def test_usage_errors_exit_2_naming_the_problem_before_any_request(suite, args, message):
+def test_usage_errors_exit_2_naming_the_problem_before_any_request(suite, args, message, monkeypatch, capsys):
     (suite / "notes.txt").write_text("not code\n")
-    done = phronosd(*args, cwd=suite, url=f"http://127.0.0.1:{free_port()}")  # nothing listens: 3 if it asked
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    assert message in done.stderr, done.stderr
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: 3 if it asked
+    status, stderr = phronosd_in_this_process(*args, cwd=suite, monkeypatch=monkeypatch, capsys=capsys, url=url)
+    assert status == 2, stderr
+    assert message in stderr, stderr
 
 
 def test_an_unreachable_daemon_exits_3_saying_where_and_why(suite):

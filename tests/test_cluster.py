@@ -85,21 +85,25 @@ def redis_server(tmp_path) -> Iterator[RedisServer]:
 
 
 class Cluster:
-    """API nodes and workers of one test, on one Redis; all stopped (and their containers checked)
-    at the end."""
+    """API nodes and workers of one test, on one Redis; all stopped (and the containers of those on
+    the real engine checked) at the end."""
 
     def __init__(self, folder: Path, server: RedisServer):
         self.folder = folder
         self.server = server
-        self.daemons: list[tuple[Daemon, str]] = []
+        self.daemons: list[tuple[Daemon, str, bool]] = []
 
-    def start(self, name: str, *args: str, fake_docker: FakeDocker | None = None) -> tuple[Daemon, str]:
+    def start(
+        self, name: str, *args: str, fake_docker: FakeDocker | None = None, on_engine: bool = True
+    ) -> tuple[Daemon, str]:
+        """A daemon of its own instance; `on_engine`: it may start containers on the real engine (an
+        API node never does, nor a worker on `fake_docker`), so none may be left at the end."""
         port = free_port()
         instance = f"{INSTANCE}-{name}"
         common = ["--port", str(port), "--queue-url", self.server.url, "--instance-name", instance]
         common += ["--lease-s", LEASE_S, "--heartbeat-s", "0.5"]
         daemon = Daemon(*args, *common, log=self.folder / f"{name}.log", fake_docker=fake_docker)
-        self.daemons.append((daemon, instance))
+        self.daemons.append((daemon, instance, on_engine and fake_docker is None))
         return daemon, f"http://127.0.0.1:{port}"
 
     async def worker(self, name: str, *args: str, fake_docker: FakeDocker | None = None) -> tuple[Daemon, str]:
@@ -109,14 +113,16 @@ class Cluster:
 
     async def api(self, name: str = "api", workers: int = 1) -> str:
         """An API node, once it sees `workers` live workers."""
-        daemon, url = self.start(name, "--role", "api")
+        daemon, url = self.start(name, "--role", "api", on_engine=False)
         await wait_for_workers(url, daemon, workers)
         return url
 
     def stop(self) -> None:
-        for daemon, instance in self.daemons:
+        for daemon, instance, on_engine in self.daemons:
             if daemon.proc.poll() is None:
                 assert daemon.stop() == 0, daemon.log()
+            if not on_engine:
+                continue
             killed = leftover_containers(instance)
             if daemon.proc.returncode == -signal.SIGKILL and killed:
                 docker("rm", "-f", *killed)  # a SIGKILLed daemon sweeps at its next start; it has none
@@ -295,8 +301,7 @@ async def test_synchronous_requests_overtake_a_batch_and_cancel_reaches_the_work
     """On a fake engine (the subject is the queue): a busy worker takes an API node's synchronous
     request before the batch queued ahead of it, and a job cancelled on the API node stops on its
     worker at once."""
-    await cluster.worker("w1", fake_docker=fake_docker)
-    url = await cluster.api()
+    _, url = await asyncio.gather(cluster.worker("w1", fake_docker=fake_docker), cluster.api())
     async with aiohttp.ClientSession() as session:
         ids = await submit_batch(session, url, [validate_job("# fake-docker: sleep=2\n" + PASSING)] * 6)
         await asyncio.sleep(0.5)

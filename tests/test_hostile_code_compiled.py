@@ -8,6 +8,9 @@ from __future__ import annotations
 import pytest
 from conftest import HOST_SECRET
 from helpers import validate
+from runtimes import reopens_harness_pipes
+
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
 
 LANGUAGES = ("cpp", "go", "java")
 SOLUTIONS = {"cpp": "", "go": "package solution\n", "java": "public class Solution {}\n"}
@@ -205,12 +208,26 @@ TEST(Contained, NoPrivileges) {
   EXPECT_LT(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 0);
 }
 
+const bool kHarnessPipesReachable = HARNESS_PIPES_REACHABLE;
+
+std::string link_of(const std::string& path) {
+  char target[256] = {0};
+  return readlink(path.c_str(), target, sizeof target - 1) < 0 ? "" : target;
+}
+
 TEST(Contained, HarnessIsOutOfReach) {
   EXPECT_NE(ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr), 0);
+  std::string harness = "/proc/" + std::to_string(getppid());
+  EXPECT_LT(open((harness + "/mem").c_str(), O_RDONLY), 0);
+  int sockets = 0;
   for (int fd = 0; fd < 32; ++fd) {
-    std::string path = "/proc/" + std::to_string(getppid()) + "/fd/" + std::to_string(fd);
-    EXPECT_LT(open(path.c_str(), O_WRONLY), 0) << path;
+    std::string path = harness + "/fd/" + std::to_string(fd);
+    std::string link = link_of(path);
+    sockets += link.rfind("socket:", 0) == 0;
+    if (kHarnessPipesReachable && (link == "/dev/null" || link.rfind("pipe:", 0) == 0)) continue;
+    EXPECT_LT(open(path.c_str(), O_WRONLY), 0) << path << " " << link;
   }
+  if (kHarnessPipesReachable) EXPECT_GT(sockets, 0) << "the harness's report socket was not seen";
 }
 
 TEST(Contained, NoNetwork) {
@@ -296,16 +313,34 @@ func TestNoPrivileges(t *testing.T) {
 	}
 }
 
+const harnessPipesReachable = HARNESS_PIPES_REACHABLE
+
 func TestHarnessIsOutOfReach(t *testing.T) {
 	if err := syscall.PtraceAttach(os.Getppid()); err == nil {
 		t.Error("attached to the harness")
 	}
+	harness := "/proc/" + strconv.Itoa(os.Getppid())
+	if f, err := os.Open(harness + "/mem"); err == nil {
+		f.Close()
+		t.Error("the harness's memory is open to the test")
+	}
+	sockets := 0
 	for fd := 0; fd < 32; fd++ {
-		path := "/proc/" + strconv.Itoa(os.Getppid()) + "/fd/" + strconv.Itoa(fd)
+		path := harness + "/fd/" + strconv.Itoa(fd)
+		link, _ := os.Readlink(path)
+		if strings.HasPrefix(link, "socket:") {
+			sockets++
+		}
+		if harnessPipesReachable && (link == "/dev/null" || strings.HasPrefix(link, "pipe:")) {
+			continue
+		}
 		if f, err := os.OpenFile(path, os.O_WRONLY, 0); err == nil {
 			f.Close()
-			t.Errorf("%s is open to the test", path)
+			t.Errorf("%s (%s) is open to the test", path, link)
 		}
+	}
+	if harnessPipesReachable && sockets == 0 {
+		t.Error("the harness's report socket was not seen")
 	}
 }
 
@@ -412,8 +447,11 @@ CONTAINED_COUNTS = {"cpp": 8, "go": 8, "java": 7}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-async def test_attacks_on_the_sandbox_are_refused(host_secret, client, language):
-    tests = CONTAINED[language].replace("SECRET_VALUE", HOST_SECRET)
+async def test_attacks_on_the_sandbox_are_refused(host_secret, client, container_runtime, language):
+    """The harness (the test binary's parent) is out of reach: no ptrace, no memory, none of its fds
+    (under gVisor none but its pipes, never its report socket: `runtimes.reopens_harness_pipes`)."""
+    reachable = "true" if reopens_harness_pipes(container_runtime) else "false"
+    tests = CONTAINED[language].replace("SECRET_VALUE", HOST_SECRET).replace("HARNESS_PIPES_REACHABLE", reachable)
     result = await verdict(client, language, tests)
     failures = [(t["name"], t["message"]) for t in result["tests"] if t["status"] != "passed"]
     assert result["status"] == "passed", (result["message"], failures, result["output"][-3000:])

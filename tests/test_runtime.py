@@ -1,6 +1,7 @@
 """The container runtime setting (`runtime`, `runtime_languages`): which runtime each language's
 containers get, the start-up refusal of a runtime the engine has not registered, `phronosd check`'s
-advice, and proof that a request under runsc runs on gVisor's kernel, not the host's."""
+advice, proof that a request under runsc runs on gVisor's kernel, not the host's, and the warm pool
+under a runtime that cannot re-limit a running container (runsc)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import os
 import subprocess
 
 import pytest
-from conftest import make_settings, serve_app
+from conftest import leftover_containers, make_settings, serve_app
 from daemon import PHRONOSD, free_port
-from helpers import example, run, validate
+from helpers import example, pool_ready, run, validate
+from runtimes import listed_runtimes
 
 from phronosd.measurement import contamination_flags, phase_resources
 from phronosd.settings import SettingsError
@@ -75,6 +77,13 @@ def test_without_cgroup_figures_a_measurement_keeps_its_wall_time():
     resources = phase_resources({"measure": {"atMs": 10.0}, "end": {"atMs": 510.0}})
     assert resources == {"wallMs": 500.0}
     assert contamination_flags(resources) == []
+
+
+def test_the_test_runtime_switch_lists_runtimes_in_order():
+    """`PHRONOSD_TEST_RUNTIME` (tests/runtimes.py): the first runs every app, marked tests run under each."""
+    assert listed_runtimes(None) == listed_runtimes(" ") == ("runc",)
+    assert listed_runtimes("runc, runsc,runc") == ("runc", "runsc")
+    assert listed_runtimes("runsc") == ("runsc",)
 
 
 # Start-up and `phronosd check` on the fake engine (it has runc and runsc) ---------------------------
@@ -167,3 +176,25 @@ async def test_a_request_under_runsc_runs_on_gvisors_kernel(aiohttp_server, aioh
         assert result["status"] == "passed", result
     else:
         assert result["status"] == "failed" and os.uname().release in result["tests"][0]["message"], result
+
+
+async def test_under_runsc_a_request_of_another_memory_limit_runs_cold_and_spares_the_pool(
+    aiohttp_server, aiohttp_client, runsc
+):
+    """runsc has no `update` command, so a pooled container cannot be re-limited: the first request
+    whose memoryMb differs from the pool's learns it (`docker update` fails, it runs cold); later ones
+    run cold without touching the pooled container, which still serves the pool's own limit."""
+    settings = make_settings(runtime="runsc", warm_pool=1, warm_pool_languages="python", memory_mb=256)
+    client = await serve_app(aiohttp_server, aiohttp_client, settings)
+    solution, tests = example("python")
+    await pool_ready(client, "python")
+    first = await validate(client, "python", solution, tests, memoryMb=320)
+    assert first["passed"] and first["timings"]["pooled"] is False, first
+    await pool_ready(client, "python")
+    [pooled] = leftover_containers()
+    second = await validate(client, "python", solution, tests, memoryMb=320)
+    assert second["passed"] and second["timings"]["pooled"] is False, second
+    assert leftover_containers() == [pooled], "the pooled container was touched"
+    own_limit = await validate(client, "python", solution, tests)
+    assert own_limit["passed"] and own_limit["timings"]["pooled"] is True, own_limit
+    await client.close()

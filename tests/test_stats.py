@@ -4,8 +4,14 @@ import math
 import random
 
 import pytest
+from test_channels import supervisor
 
 from phronosd import stats
+from phronosd.comparison import compare_job, entrant_outcomes, split_runs
+from phronosd.execution_request import CompareRequest, Entrant, Measure
+from phronosd.languages import Registry, Submission
+from phronosd.sandbox import ContainerOutcome
+from phronosd.verdict import Fault
 
 
 def test_summary_of_five_samples():
@@ -121,11 +127,11 @@ def blocked_trial(rng, effect: float, offset: float = 0.02, runs: int = 100, blo
     and independent run-to-run noise; the candidate `effect` times slower."""
     base, cand, level = [], [], 1.0
     noise = tail or (lambda: rng.gauss(0, 0.02))
-    for block in range(blocks):
+    for rounds in split_runs(runs, blocks):
         base_level, cand_level = math.exp(rng.gauss(0, offset)), effect * math.exp(rng.gauss(0, offset))
         base.append([])
         cand.append([])
-        for _ in range(runs // blocks + (block < runs % blocks)):
+        for _ in range(rounds):
             level *= math.exp(rng.gauss(0, 0.01))
             base[-1].append(2.0 * level * base_level * math.exp(noise()))
             cand[-1].append(2.0 * level * cand_level * math.exp(noise()))
@@ -137,13 +143,14 @@ def heavy_tail(rng):
 
 
 @pytest.mark.parametrize("tail", ["normal", "heavy"])
-@pytest.mark.parametrize("offset", [0.0, 0.01, 0.02])
-def test_compare_a_solution_with_itself_is_indistinguishable_whatever_its_processes_speed_levels(tail, offset):
+@pytest.mark.parametrize(("offset", "blocks"), [(0.0, 6), (0.01, 6), (0.02, 6), (0.0, 12), (0.03, 12)])
+def test_compare_a_solution_with_itself_is_indistinguishable_whatever_its_processes_speed_levels(tail, offset, blocks):
     rng = random.Random(7)
     same = [
         stats.compare_runs(base, {"c": cand})[0]
         for base, cand in (
-            blocked_trial(rng, 1.0, offset, tail=heavy_tail(rng) if tail == "heavy" else None) for _ in range(200)
+            blocked_trial(rng, 1.0, offset, blocks=blocks, tail=heavy_tail(rng) if tail == "heavy" else None)
+            for _ in range(200)
         )
     ]
     assert sum(r["verdict"] == "indistinguishable" for r in same) >= 0.95 * 200
@@ -151,18 +158,21 @@ def test_compare_a_solution_with_itself_is_indistinguishable_whatever_its_proces
 
 
 @pytest.mark.parametrize("tail", ["normal", "heavy"])
-@pytest.mark.parametrize("offset", [0.0, 0.01])
-def test_compare_finds_five_percent_more_work_with_the_ratio_in_its_interval(tail, offset):
+@pytest.mark.parametrize(("offset", "blocks"), [(0.0, 6), (0.01, 6), (0.02, 12)])
+def test_compare_finds_five_percent_more_work_with_the_ratio_in_its_interval(tail, offset, blocks):
+    """Six processes suffice while processes differ by about 1 %; at Python's 2 % it takes twelve
+    (`compare_processes`; six find it in about 56 % of trials)."""
     rng = random.Random(11)
     results = [
         stats.compare_runs(base, {"c": cand})[0]
         for base, cand in (
-            blocked_trial(rng, 1.05, offset, tail=heavy_tail(rng) if tail == "heavy" else None) for _ in range(200)
+            blocked_trial(rng, 1.05, offset, blocks=blocks, tail=heavy_tail(rng) if tail == "heavy" else None)
+            for _ in range(200)
         )
     ]
     assert sum(r["verdict"] == "slower" for r in results) >= 0.95 * 200
     assert sum(r["ci95"][0] <= 1.05 <= r["ci95"][1] for r in results) >= 0.92 * 200
-    slow, fast = blocked_trial(rng, 1.05, offset)
+    slow, fast = blocked_trial(rng, 1.05, offset, blocks=blocks)
     faster = stats.compare_runs(fast, {"c": slow})
     assert faster[0]["verdict"] == "faster" and faster[0]["ratio"] < 1
 
@@ -206,6 +216,39 @@ def test_a_block_that_timed_nothing_is_left_out_and_keeps_the_others_paired():
     [result] = stats.compare_runs(base, {"c": cand})
     assert result["processes"] == 5 and result["verdict"] == "slower"
     assert result["ci95"][0] <= 1.05 <= result["ci95"][1]
+
+
+def compare_request(language: str, runs: int) -> CompareRequest:
+    solutions = [Entrant(name, Submission(solution="", tests="")) for name in ("a", "b")]
+    return CompareRequest(Registry.discover().get(language), tuple(solutions), 1000, 256, Measure(runs, 0, False))
+
+
+@pytest.mark.parametrize(
+    ("language", "runs", "rounds"),
+    [
+        ("python", 100, [9] * 4 + [8] * 8),  # Python's twelve processes
+        ("java", 100, [17] * 4 + [16] * 2),  # the default six
+        ("java", 20, [4, 4, 3, 3, 3, 3]),
+        ("python", 20, [4, 4, 3, 3, 3, 3]),  # no block of fewer than three rounds
+        ("python", 5, [5]),
+    ],
+)
+def test_the_daemon_splits_the_runs_into_the_languages_blocks_and_sends_the_split(language, runs, rounds):
+    """The driver only follows `blockRounds`; the answer's shape check allows as many processes."""
+    request = compare_request(language, runs)
+    job = compare_job(request, 60_000)
+    assert job["blockRounds"] == rounds and sum(rounds) == runs
+    assert "runs" not in job and "processes" not in job
+    for processes, shaped in ((len(rounds), True), (len(rounds) + 1, False)):
+        outcome = ContainerOutcome({"solutions": [[{}] * processes] * 2}, 0, False, False, "", 1.0)
+        assert isinstance(entrant_outcomes(outcome, 2, len(rounds)), Fault) is not shaped
+
+
+@pytest.mark.parametrize("block_rounds", [None, 12, [], [3, 0], [3, "3"], [3.0], [True], [-1], [1] * 65])
+def test_the_driver_refuses_a_split_that_is_not_a_short_list_of_positive_integers(block_rounds):
+    assert supervisor.checked_block_rounds([9, 8]) == [9, 8]
+    with pytest.raises(ValueError, match="blockRounds"):
+        supervisor.checked_block_rounds(block_rounds)
 
 
 def test_student_t_p_values_and_hodges_lehmann_by_hand():

@@ -1,18 +1,23 @@
 """In-container supervisor shared by every runner image.
 
-It is the container's main process (under `docker run --init`). It reads one JSON job from stdin,
+It is the container's init (PID 1: no `docker run --init`). It reads one JSON job from stdin,
 writes the submitted files into the work directory, runs the language's harness
 (`/opt/phronosd/harness/run`) with capped output and a deadline, collects the harness's report
 events from a private channel, and prints one result frame, sealed with the job's nonce, on stdout.
 
-Why a seal and a private channel: the code under test can print anything, and can write to the
-container's stdout through /proc/1/fd/1 (docker-init's descriptor, a pipe), and even open that pipe
-for reading and take this process's lines off it. So the nonce never leaves this process: every line
-for the daemon carries the HMAC-SHA256 of its payload keyed with the nonce (`sealed`), which the
-daemon checks. The code under test never sees the nonce (the job is read from stdin before the
-harness starts, and this process makes itself non-dumpable so /proc/<pid>/mem and fd are closed to
-it), so it cannot forge a line the daemon accepts; it can only take one away (then no frame: never
-a pass).
+Why a seal and a private channel: the code under test can print anything, and the container's
+stdout is a pipe (this process's fd 1) that the code would reach through /proc/1/fd/1 were this
+process dumpable. So the nonce never leaves this process: every line for the daemon carries the
+HMAC-SHA256 of its payload keyed with the nonce (`sealed`), which the daemon checks. The code under
+test never sees the nonce (the job is read from stdin before the harness starts, and this process
+makes itself non-dumpable so /proc/<pid>/mem and fd are closed to it), so it cannot forge a line the
+daemon accepts; it can only take one away (then no frame: never a pass).
+
+Why init: the code under test runs as the same user as this process, and the kernel delivers a
+signal from inside the container to its init only when init handles it; this process handles none
+(`ignore_signals`), and `kill(-1)` spares init. So no solution can kill or stop the supervisor, and
+in a compare job kill the others' verdicts with it. As init it also inherits the orphans of the
+code under test, and reaps those that ended (`reap_orphans`).
 """
 
 import contextlib
@@ -47,10 +52,19 @@ CGROUP_V1 = "/sys/fs/cgroup"
 # and are not part of the frame.
 LIVE_EVENTS = ("phase", "progress")
 CONTROL_EVENTS = ("ready", "stepping", "step_done")
+STOP_WAIT_S = 1.0  # a process in uninterruptible sleep stops only when it leaves it
 KILL_ROUNDS = 50  # a process that keeps forking is still bounded by the container's pids limit
+MAX_COMPARE_BLOCKS = 64  # a compare job's blocks: the daemon sends a few (a language's compare_processes)
 POOLED_ENV = "PHRONOSD_POOLED"  # set on pooled containers: JSON of the language's environment
 READY_LINE = b"phronosd-ready\n"  # phronosd/sandbox.py reads these two lines of a pooled container
 JOB_TAKEN_LINE = b"phronosd-job\n"
+OWN_CHILDREN = set()  # the harnesses this process started: their Popen objects reap them
+
+
+def ignore_signals():
+    """Handle no signal: as the container's init, this process then gets none that the code under test
+    sends (Python's own SIGINT handler would let any process of the user raise KeyboardInterrupt here)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def make_non_dumpable():
@@ -266,6 +280,7 @@ class Supervision:
             pass_fds=(*channel.child_ends(), *extra_fds),
             start_new_session=True,
         )
+        OWN_CHILDREN.add(self.proc.pid)
         channel.close_child_ends()
         self.exited = exit_notifier(self.proc.pid)
         self.events = []
@@ -326,7 +341,10 @@ class Supervision:
                     self.exited_seen = True
                     self.deadline = min(self.deadline, time.monotonic() + EXIT_GRACE_S)
                     continue
-                chunk = os.read(key.fd, READ_CHUNK)
+                try:
+                    chunk = os.read(key.fd, READ_CHUNK)
+                except BlockingIOError:  # the code under test reopened the pipe and drained it first
+                    continue
                 if not chunk:
                     selector.unregister(key.fd)
                     self.open_fds.discard(key.fd)
@@ -422,9 +440,12 @@ class Entrant:
         }
         self.supervision = Supervision(ReportChannel(), env, extra_fds=(self.step_r,), cwd=root)
         self.supervision.begin(job)
+        self.name = solution["name"]
         self.stepping = False
         self.oom_kills = 0
         self.foreign_steps = 0
+        self.lost_to = None  # the solution during whose turn a process of this one was killed
+        self.harmed = []  # the solutions whose processes were killed during this one's turns
 
     def active(self, action):
         """Run `action` (this entrant alone is running meanwhile) and count the OOM kills in it."""
@@ -434,18 +455,43 @@ class Entrant:
         finally:
             self.oom_kills += cgroup_snapshot().get("oomKills", 0) - before
 
+    def stop(self):
+        """Stop the harness's process group, and wait (at most STOP_WAIT_S) until its processes are
+        stopped: a signal is delivered when its target next runs, and until then it could still run
+        during another's turn, or die there unseen by `take_turn`'s count of stopped processes."""
+        self.signal(signal.SIGSTOP)
+        group = self.supervision.proc.pid
+        until = time.monotonic() + STOP_WAIT_S
+        while time.monotonic() < until:
+            states = [state for _pid, state, _parent, own in processes() if own == group]
+            if all(state in b"TtZX" for state in states):
+                return
+            time.sleep(0.001)
+
     def signal(self, signum):
         try:
             os.killpg(self.supervision.proc.pid, signum)
         except ProcessLookupError:
             pass
 
+    def lose(self, culprit):
+        """A process of this stopped entrant was killed during `culprit`'s turn: it measures no more in
+        this block, which is left out of its figures (not its failure)."""
+        self.lost_to, self.stepping = culprit, False
+        kill_group(self.supervision.proc)
+
+    def harm(self, victim):
+        """This entrant's turn killed a stopped rival's process: it is disqualified."""
+        self.harmed.append(victim)
+        self.stepping = False
+        kill_group(self.supervision.proc)
+
     def prepare(self):
         """Validate and warm up; a harness that passed says `stepping`, and is stopped until its turn."""
         self.active(lambda: self.supervision.watch(until="stepping"))
         self.stepping = self.supervision.arrived == "stepping"
         if self.stepping:
-            self.signal(signal.SIGSTOP)
+            self.stop()
 
     def discard_foreign_steps(self):
         """Take out of the step pipe what another process wrote into it while this harness was stopped:
@@ -468,7 +514,7 @@ class Entrant:
             return False
         self.active(lambda: self.supervision.watch(until="step_done"))
         self.stepping = self.supervision.arrived == "step_done"
-        self.signal(signal.SIGSTOP)
+        self.stop()
         return self.stepping
 
     def finish(self, deadline):
@@ -489,6 +535,7 @@ class Entrant:
         if self.foreign_steps:
             message = f"another process wrote {self.foreign_steps} bytes into this solution's step pipe: discarded"
             frame["events"].append({"event": "note", "message": message})
+        frame["lostTo"], frame["harmed"] = self.lost_to, self.harmed
         for folder in self.folders:  # the next blocks' processes need the tmpfs space (build outputs)
             shutil.rmtree(folder, ignore_errors=True)
         return frame
@@ -498,37 +545,48 @@ def compare(job):
     """A compare job, in blocks: in each block every solution still passing gets a fresh process of
     its own, validated (and warmed up) in turn; those that passed are then measured in rounds, each
     round running every one of them once in a fresh random order while the others are stopped
-    (SIGSTOP), so drift and noise fall on all of them alike. Several blocks give every solution
+    (SIGSTOP), so drift and noise fall on all of them alike. The job's `blockRounds` holds each
+    block's rounds (the daemon's split of the runs). Several blocks give every solution
     several processes: a process's own speed level (memory layout, hash seed) is then seen as
     variation, not taken for the solution's (phronosd/stats.py `compare_runs`). The processes of a
     block share a random hash seed (Python's string hashes, hence set and dict orders): a solution's
     work does not differ from another's by its seed, and the seed's effect varies between blocks."""
-    count, runs = len(job["solutions"]), int(job.get("runs", 0))
-    blocks = max(1, min(int(job.get("processes", 1)), runs))
+    count, block_rounds = len(job["solutions"]), checked_block_rounds(job.get("blockRounds"))
     frames = [[] for _ in range(count)]
-    progress = MeasureProgress(live_writer(job["nonce"]), runs)
+    progress = MeasureProgress(live_writer(job["nonce"]), sum(block_rounds))
     grace_s = min(job["timeoutMs"] / 1000, 10.0)
+    block_budget_s = job.get("budgetMs", 0) / 1000 / len(block_rounds)
     passing = list(range(count))
-    for block in range(blocks):
-        rounds = runs // blocks + (block < runs % blocks)
+    for block, rounds in enumerate(block_rounds):
         entrants = start_block(job, block, passing, rounds, {"PYTHONHASHSEED": str(secrets.randbelow(2**32))})
-        measure_block(list(entrants.values()), rounds, job.get("budgetMs", 0) / 1000 / blocks, grace_s, progress)
-        passing = [index for index, entrant in entrants.items() if entrant.stepping]
+        measure_block(list(entrants.values()), rounds, block_budget_s, grace_s, progress)
+        # A process killed during a rival's turn was no failure of its solution: it gets the next block.
+        passing = [index for index, entrant in entrants.items() if entrant.stepping or entrant.lost_to]
         for index, entrant in entrants.items():
             frames[index].append(entrant.finish(time.monotonic() + grace_s))
     return {"solutions": frames}
 
 
+def checked_block_rounds(block_rounds):
+    """The job's rounds per block, as the daemon split the runs (phronosd/comparison.py): checked
+    anyway, since a malformed job must fail loudly rather than measure something else."""
+    if (
+        not isinstance(block_rounds, list)
+        or not 1 <= len(block_rounds) <= MAX_COMPARE_BLOCKS
+        or not all(type(rounds) is int and rounds > 0 for rounds in block_rounds)
+    ):
+        raise ValueError(f"blockRounds must be a list of 1 to {MAX_COMPARE_BLOCKS} positive integers")
+    return block_rounds
+
+
 def start_block(job, block, solutions, runs, block_env):
     """A fresh process for each of `solutions` (indexes into the job's), validated and warmed up one
-    after the other; kill_escaped before each, so no process of an earlier one is still about."""
+    after the other while the earlier ones are stopped: a turn each (`take_turn`)."""
     entrants = {}
     for index in solutions:
-        kill_escaped(list(entrants.values()))
         entrant = Entrant(job, block * len(job["solutions"]) + index, job["solutions"][index], runs, block_env)
-        entrant.prepare()
+        take_turn(entrant, list(entrants.values()), entrant.prepare)
         entrants[index] = entrant
-    kill_escaped(list(entrants.values()))
     return entrants
 
 
@@ -540,9 +598,30 @@ def measure_block(entrants, rounds, budget_s, grace_s, progress):
         if not active or time.monotonic() - started > budget_s:
             break
         for entrant in random.sample(active, len(active)):
-            kill_escaped(entrants)
-            entrant.step(started + budget_s + grace_s)
+            if entrant.stepping:  # not disqualified, nor stopped by a rival, earlier in this round
+                rivals = [other for other in entrants if other is not entrant]
+                take_turn(entrant, rivals, lambda e=entrant: e.step(started + budget_s + grace_s))
         progress.round_done()
+
+
+def take_turn(entrant, rivals, action):
+    """Run `action` (the entrant's validation or one timed run) while the rivals are stopped, between
+    two sweeps of the container (`kill_escaped`). A stopped process cannot end by itself: a rival's
+    process that was stopped before the turn and is gone after it was killed during it, by this
+    entrant's code (kill(-1) reaches every process of the user) or by the OOM killer. The rival then
+    measures no more in this block, which is left out (not its failure), and a kill that was not the
+    memory limit's disqualifies this entrant."""
+    before = kill_escaped(rivals, running=entrant)
+    oom_kills = entrant.oom_kills
+    action()
+    after = kill_escaped([*rivals, entrant])
+    for rival in rivals:
+        group = rival.supervision.proc.pid
+        if not rival.stepping or not before.get(group, set()) - after.get(group, set()):
+            continue
+        rival.lose(entrant.name)
+        if entrant.oom_kills == oom_kills:
+            entrant.harm(rival.name)
 
 
 class MeasureProgress:
@@ -558,35 +637,80 @@ class MeasureProgress:
             self.live({"event": "progress", "phase": "measure", "runsDone": self.done, "runsTotal": self.runs})
 
 
-def kill_escaped(entrants):
-    """Kill every process of the container but init, this supervisor and the process groups of the
-    entrants still stepping (stopped between their turns). A solution's process in a session or group
-    of its own is not stopped with its harness: it could load the core while another solution is
-    timed, or rewrite another solution's files before that one starts."""
-    keep, groups = {1, os.getpid()}, {entrant.supervision.proc.pid for entrant in entrants if entrant.stepping}
+def kill_escaped(entrants, running=None):
+    """Kill every process of the container but init (this supervisor), the process groups of the
+    entrants still stepping (stopped between their turns) and that of the entrant whose turn begins
+    (`running`), and reap the orphans that ended. A solution's process in a session or group of its
+    own is not stopped with its harness: it could load the core while another solution is timed, or
+    rewrite another solution's files before that one starts. Killing one whose child joined its
+    solution's group orphans that group, and the kernel continues an orphaned group that has stopped
+    processes (SIGHUP, SIGCONT): the groups that should be stopped are stopped again. Returns what is
+    left: `stopped_trees`."""
+    keep = {entrant.supervision.proc.pid for entrant in entrants if entrant.stepping}
+    if running is not None:
+        keep.add(running.supervision.proc.pid)
     for _ in range(KILL_ROUNDS):
-        strays = [pid for pid, group in process_groups() if pid not in keep and group not in groups]
+        live = [process for process in processes() if process[1] not in b"ZX"]
+        strays = [pid for pid, _state, _parent, group in live if pid != os.getpid() and group not in keep]
         if not strays:
-            return
+            break
         for pid in strays:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    reap_orphans()
+    for entrant in entrants:
+        if entrant.stepping and entrant is not running:
+            entrant.stop()  # again: a group the kills just orphaned got SIGHUP and SIGCONT
+    return stopped_trees(live)
 
 
-def process_groups():
-    """(pid, process group) of every live process of the container; zombies left out."""
+def stopped_trees(live):
+    """Per process group, its stopped processes that descend from the group's harness through stopped
+    processes of that group alone: such a process cannot end unless it is killed. One whose parent
+    is outside the group (or that this init adopted when its parent ended) could be taken along by a
+    parent-death signal (prctl PR_SET_PDEATHSIG) when a sweep kills that parent, and would frame
+    whoever runs next."""
+    by_pid = {pid: (state, parent, group) for pid, state, parent, group in live}
+
+    def rooted(pid, group):
+        seen = set()
+        while pid not in seen:
+            seen.add(pid)
+            state, parent, own_group = by_pid.get(pid, (None, None, None))
+            if state != b"T" or own_group != group:
+                return False
+            if parent == os.getpid():
+                return pid in OWN_CHILDREN  # a harness; not an orphan this init adopted
+            pid = parent
+        return False
+
+    trees = {}
+    for pid, _state, _parent, group in live:
+        if rooted(pid, group):
+            trees.setdefault(group, set()).add(pid)
+    return trees
+
+
+def reap_orphans():
+    """Reap the ended processes this init inherited from the code under test (not the harnesses: their
+    Popen objects reap them, and read their exit status)."""
+    for pid, state, parent, _group in processes():
+        if state == b"Z" and parent == os.getpid() and pid not in OWN_CHILDREN:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+
+def processes():
+    """(pid, state, parent, process group) of every process of the container."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as handle:
-                state, _parent, group = handle.read().rsplit(b")", 1)[1].split()[:3]
+                state, parent, group = handle.read().rsplit(b")", 1)[1].split()[:3]
         except (OSError, ValueError):
             continue
-        if state not in (b"Z", b"X"):
-            yield int(entry), int(group)
+        yield int(entry), state, int(parent), int(group)
 
 
 def pooled(language_env):
@@ -642,6 +766,7 @@ def ms_since(start):
 
 
 def main():
+    ignore_signals()
     make_non_dumpable()
     pool_env = os.environ.get(POOLED_ENV)
     job = None
