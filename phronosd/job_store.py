@@ -4,6 +4,8 @@ and is answered 503 `jobs.storage`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -114,6 +116,7 @@ class JobStore:
 
     def __init__(self, db: aiosqlite.Connection):
         self.db = db
+        self.writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str) -> JobStore:
@@ -130,30 +133,37 @@ class JobStore:
     async def close(self) -> None:
         await self.db.close()
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction at a time: the connection is shared, so without the lock one
+        coroutine's rollback (a full disk) would undo another's uncommitted rows, already answered 202."""
+        async with self.writing:
+            try:
+                yield
+                await self.db.commit()
+            except sqlite3.Error as exc:
+                await self.db.rollback()
+                raise storage_error(exc) from None
+            except BaseException:
+                await self.db.rollback()
+                raise
+
     async def insert(self, jobs: list[Job]) -> None:
         """All or nothing."""
         placeholders = ", ".join("?" for _ in COLUMNS)
-        try:
+        async with self.transaction():
             await self.db.executemany(
                 f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({placeholders})", [job.row() for job in jobs]
             )
-            await self.db.commit()
-        except sqlite3.Error as exc:
-            await self.db.rollback()
-            raise storage_error(exc) from None
 
     async def save(self, job: Job, *columns: str) -> None:
         """Write `columns` of one job (all of them when none are named)."""
         names = columns or COLUMNS[1:]
         values = [dict(zip(COLUMNS, job.row()))[name] for name in names]
-        try:
+        async with self.transaction():
             await self.db.execute(
                 f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, job.id)
             )
-            await self.db.commit()
-        except sqlite3.Error as exc:
-            await self.db.rollback()
-            raise storage_error(exc) from None
 
     async def get(self, job_id: str) -> Job | None:
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cursor:
@@ -195,12 +205,8 @@ class JobStore:
         return int(row[0]) if row else 0
 
     async def delete_finished_before(self, when: float) -> int:
-        try:
+        async with self.transaction():
             cursor = await self.db.execute(
                 "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_at < ?", (when,)
             )
-            await self.db.commit()
-        except sqlite3.Error as exc:
-            await self.db.rollback()
-            raise storage_error(exc) from None
         return cursor.rowcount

@@ -54,8 +54,13 @@ class Lease:
 
 async def keep_going(what: str, step: Callable[[], Awaitable[None]]) -> None:
     """Repeat `step` for as long as the worker runs: Redis being away, or any other failure, pauses
-    the loop for a second instead of ending it."""
+    the loop for a second instead of ending it. A cancellation ends it even when a step swallowed it
+    (Python 3.11's `asyncio.wait_for` loses one that races its inner future), else shutdown hangs."""
+    this = asyncio.current_task()
+    assert this is not None
     while True:
+        if this.cancelling():
+            raise asyncio.CancelledError
         try:
             await step()
         except TRANSIENT as exc:

@@ -99,9 +99,16 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, and its exit status; one that does not exit in `timeout` is killed (so it cannot
+        hold its instance name for the tests after) and fails with its log."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"the daemon did not exit {timeout} s after SIGTERM: {self.log()}") from None
 
 
 async def serving(*args: str, log: Path, fake_docker: FakeDocker | None = None) -> tuple[Daemon, str]:

@@ -25,6 +25,7 @@ from conftest import INSTANCE, FakeDocker, docker, leftover_containers
 from daemon import PHRONOSD, ROOT, Daemon, free_port, require_tool, wait_until_healthy
 
 from phronosd.settings import SettingsError, load
+from phronosd.worker import keep_going
 
 SOLUTION = "def add(a, b):\n    return a + b\n"
 PASSING = "from solution import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
@@ -361,6 +362,24 @@ async def test_a_returning_worker_cannot_overwrite_a_newer_result(redis_server):
         assert stored is not None and stored.result == {"by": "w2"} and stored.status == "succeeded"
     finally:
         await queue.close()
+
+
+async def test_a_worker_loop_ends_on_cancel_even_when_a_step_swallows_it():
+    swallowed = []
+
+    async def swallowing_step() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)  # as Python 3.11's asyncio.wait_for may, when its inner future finishes then
+
+    loop = asyncio.ensure_future(keep_going("a step that swallows cancellation", swallowing_step))
+    await asyncio.sleep(0.05)
+    loop.cancel()
+    done, _ = await asyncio.wait([loop], timeout=5)
+    assert done and loop.cancelled(), "the loop outlived its cancellation: the worker's shutdown would hang"
 
 
 def test_cluster_settings_are_checked():
