@@ -132,7 +132,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         async with log.changed:  # never held while writing: a slow client must not hold up the job
             if not log.ended and not any(event[0] > last for event in log.events):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(log.changed.wait(), KEEPALIVE_S)
+                    async with asyncio.timeout(KEEPALIVE_S):  # not wait_for: on 3.11 it can lose a cancel
+                        await log.changed.wait()
             pending = [event for event in log.events if event[0] > last]
             ended = log.ended
         if not pending and ended:

@@ -35,6 +35,8 @@ BACKSTOP_SLACK_S = 3.0
 MEASURE_GRACE_S = 10.0
 JOB_TAKEN_TIMEOUT_S = 5.0
 LIVE_LINE_LIMIT = 1 << 16  # a longer partial line is no live event (they are short): dropped
+# `docker rm -f` answers that say the container is gone or going: not a cleanup failure
+REMOVED_ANYWAY = (b"No such container", b"is already in progress")
 SEAL_LENGTH = 64  # hex digits of the HMAC-SHA256 that leads every line the supervisor writes for us
 LIVE_EVENT = b":event:"
 KILLED_EXIT = 128 + 9  # docker run's status for a container whose main process got SIGKILL
@@ -375,7 +377,8 @@ class Sandbox:
         task.add_done_callback(self.removals.discard)
         with contextlib.suppress(Exception):
             result = await asyncio.shield(task)
-            if result.exit_code == 0 or b"No such container" in result.stderr:
+            # "already in progress": the container exited and `--rm` is removing it
+            if result.exit_code == 0 or any(gone in result.stderr for gone in REMOVED_ANYWAY):
                 log.info("removed container %s", name)
                 self.unremoved.discard(name)
                 return

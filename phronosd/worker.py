@@ -138,7 +138,8 @@ class Worker:
         if free <= 0 or not self.languages:
             self.freed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.freed.wait(), self.settings.heartbeat_s)
+                async with asyncio.timeout(self.settings.heartbeat_s):
+                    await self.freed.wait()
             return
         for stream, entry_id, job_id in await self.take(free):
             self.launch(Lease(stream, entry_id, job_id))

@@ -304,14 +304,14 @@ async def test_synchronous_requests_overtake_a_batch_and_cancel_reaches_the_work
     worker at once."""
     _, url = await asyncio.gather(cluster.worker("w1", fake_docker=fake_docker), cluster.api())
     async with aiohttp.ClientSession() as session:
-        ids = await submit_batch(session, url, [validate_job("# fake-docker: sleep=2\n" + PASSING)] * 6)
+        ids = await submit_batch(session, url, [validate_job("# fake-docker: sleep=1\n" + PASSING)] * 8)
         await asyncio.sleep(0.5)
         started = time.monotonic()
         async with session.post(url + "/api/execute/validate", json=validate_job()["request"]) as response:
             verdict = await response.json()
         waited = time.monotonic() - started
         assert response.status == 200 and verdict["status"] == "passed", verdict
-        assert waited < 4, f"waited {waited:.1f} s: behind the batch (6 jobs of 2 s on 2 slots)"
+        assert waited < 2.5, f"waited {waited:.1f} s: behind the batch (8 jobs of 1 s on 2 slots, 3.5 s left)"
         await wait_all(session, url, ids)
         async with session.post(
             url + "/api/jobs", json=validate_job("# fake-docker: sleep=60\n" + PASSING)

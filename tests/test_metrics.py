@@ -6,6 +6,9 @@ from __future__ import annotations
 from helpers import post
 from prometheus_client.parser import text_string_to_metric_families
 
+from phronosd.docker import ProcessResult
+from phronosd.sandbox import Sandbox
+
 GOOD = {
     "language": "python",
     "solution": "def add(a, b):\n    return a + b\n",
@@ -58,3 +61,28 @@ async def test_each_app_has_its_own_registry(fake_client):
         "phronosd_executions_total",
         (("language", "python"), ("mode", "validate"), ("verdict", "passed")),
     ) not in before
+
+
+class RacingDocker:
+    """`docker rm -f` answering as the engine does while `--rm` already removes the exited container
+    (a race no real test can cause on demand), or as it does for one that is gone."""
+
+    def __init__(self, stderr: bytes):
+        self.stderr = stderr
+
+    async def run(self, args: list[str], timeout: float) -> ProcessResult:
+        assert args[:2] == ["rm", "-f"], args
+        return ProcessResult(1, b"", self.stderr, overflow=False, timed_out=False, duration_s=0.01)
+
+
+async def test_a_container_already_being_removed_is_no_cleanup_failure():
+    for stderr in (
+        b"Error response from daemon: removal of container phronosd-x is already in progress\n",
+        b"Error response from daemon: No such container: phronosd-x\n",
+    ):
+        sandbox = Sandbox(RacingDocker(stderr), "test")
+        await sandbox.remove("phronosd-x")
+        assert sandbox.cleanup_failures == 0 and not sandbox.unremoved, stderr
+    sandbox = Sandbox(RacingDocker(b"Cannot connect to the Docker daemon\n"), "test")
+    await sandbox.remove("phronosd-x")
+    assert sandbox.cleanup_failures == 1 and sandbox.unremoved == {"phronosd-x"}
