@@ -45,6 +45,12 @@ KILLED_EXIT = 128 + 9  # docker run's status for a container whose main process 
 READY_LINE = b"phronosd-ready\n"
 JOB_TAKEN_LINE = b"phronosd-job\n"
 POOLED_ENV = "PHRONOSD_POOLED"
+# gVisor's own host tasks count in its container's pids cgroup: the Sentry's threads (about 40) and, on
+# the ptrace platform, a stub process per process alive at the busiest moment, each gaining a thread
+# for every Sentry thread that runs it, none released. A compare job of three Rust solutions peaked at
+# 261 tasks; at the limit the Sentry cannot start a thread and the container dies (status 2, no
+# result). Under such a runtime the cgroup gets this many times `pids_limit` (README: Isolation).
+SANDBOX_TASKS_FACTOR = {"runsc": 4}
 # How the engine reports that the runtime's own command failed (`docker update` under runsc, which has
 # no `update`: "/var/lib/docker/runtimes/runsc did not terminate successfully: exit status 128").
 RUNTIME_FAILED = b"did not terminate successfully"
@@ -83,6 +89,11 @@ class ContainerOutcome:
 
 
 EventHandler = Callable[[dict[str, Any]], None]
+
+
+def cgroup_pids(limits: Limits) -> int:
+    """The container's pids cgroup limit: the code's `pids`, with room for the runtime's own tasks."""
+    return limits.pids * SANDBOX_TASKS_FACTOR.get(limits.runtime, 1)
 
 
 def container_name() -> str:
@@ -208,7 +219,7 @@ class Sandbox:
             limits.cpuset,
             *(["--cpus", f"{limits.cpu_quota:g}"] if limits.cpu_quota else []),
             "--pids-limit",
-            str(limits.pids),
+            str(cgroup_pids(limits)),
             "--read-only",
             "--tmpfs",
             tmpfs("/work", language.work_tmpfs_mb),

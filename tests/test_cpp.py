@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import compare, example, run, statuses, validate
 
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
+
 FIB = "#include <cstdint>\nstd::uint64_t fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\n"
 
 MIXED_SUITE = r"""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import compare, example, run, statuses, validate
 
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
+
 FIB = """package solution
 
 func Fib(n int) int {

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 from helpers import example, job_events, pool_ready, run, statuses, validate
+from runtimes import times_short_runs
+
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
 
 FIB = "public class Fib {\n    public static long fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\n}\n"
 
@@ -148,7 +151,7 @@ def spin_suite(body_ns: str) -> str:
     )
 
 
-async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client):
+async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client, container_runtime):
     # Steady at 300 µs from the 5th call to the 34th, 100 µs before and after: what HotSpot does when
     # it drops a C2 loop and runs C1 code until it compiles it again. The steady window is not the end.
     # (Three fast warm-up calls, not one: a first re-run can itself be slow.)
@@ -156,7 +159,9 @@ async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client):
     assert result["status"] == "passed", result["output"]
     m = result["measurement"]
     assert 30 <= m["warmup"] < 200, m
-    assert m["medianMs"] < 0.2, m
+    # gVisor can stretch many of the timed runs (`runtimes.times_short_runs`): there the fastest
+    # shows the tier they ran in
+    assert m["medianMs" if times_short_runs(container_runtime) else "minMs"] < 0.2, m
 
 
 async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
@@ -370,19 +375,23 @@ public class ForgeTest {
         byte[] bytes = lines.toString().getBytes(StandardCharsets.UTF_8);
         System.out.write(bytes);
         System.out.flush();
-        List<OutputStream> pipes = new ArrayList<>();
+        // Listed before any is opened: gVisor's listing goes on to descriptors opened while it is read,
+        // and reopening its own new ones without end would block this code on a pipe nobody reads.
+        List<Path> listed = new ArrayList<>();
         try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/self/fd"))) {
-            for (Path fd : fds) {
-                if (!fd.getFileName().toString().matches("[12]")) {
-                    try {
-                        OutputStream out = new FileOutputStream(fd.toString(), true);
-                        out.write(bytes);
-                        if (!Files.isRegularFile(fd)) {
-                            pipes.add(out);
-                        }
-                    } catch (IOException notWritable) {
-                        // read-only or gone
+            fds.forEach(listed::add);
+        }
+        List<OutputStream> pipes = new ArrayList<>();
+        for (Path fd : listed) {
+            if (!fd.getFileName().toString().matches("[12]")) {
+                try {
+                    OutputStream out = new FileOutputStream(fd.toString(), true);
+                    out.write(bytes);
+                    if (!Files.isRegularFile(fd)) {
+                        pipes.add(out);
                     }
+                } catch (IOException notWritable) {
+                    // read-only or gone
                 }
             }
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import example, job_events, pool_ready, post, run, statuses, validate
 
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
+
 FIB_CJS = "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nmodule.exports = { fib };\n"
 FIB_ESM = "export function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nexport default fib;\n"
 

@@ -13,6 +13,8 @@ from helpers import compare, example, pool_ready, run, statuses, validate
 
 from phronosd.languages import Registry
 
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
+
 FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
 
 MIXED_SUITE = """

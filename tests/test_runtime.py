@@ -5,6 +5,7 @@ under a runtime that cannot re-limit a running container (runsc)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 
@@ -15,6 +16,7 @@ from helpers import example, pool_ready, run, validate
 from runtimes import listed_runtimes
 
 from phronosd.measurement import contamination_flags, phase_resources
+from phronosd.sandbox import Limits, cgroup_pids
 from phronosd.settings import SettingsError
 
 # Under gVisor the code sees gVisor's kernel (the Sentry), which calls itself Linux 4.4.0.
@@ -130,7 +132,17 @@ async def test_each_language_gets_its_runtime_flag_and_the_response_names_it(
     assert measured["measurement"]["runs"] == 5 and measured["containerRuntime"] == "runsc"
     runs = fake_docker.calls("run")
     assert [call["args"][call["args"].index("--runtime") + 1] for call in runs] == ["runsc", "runsc"]
+    pids = {call["args"][call["args"].index("--pids-limit") + 1] for call in runs}
+    assert pids == {str(4 * settings.pids_limit)}, "gVisor's own tasks count in its pids cgroup (tests/runtimes.py)"
     await client.close()
+
+
+def test_only_a_runtime_whose_own_tasks_count_gets_a_larger_pids_cgroup():
+    limits = Limits(
+        timeout_ms=1000, compile_timeout_ms=1000, memory_mb=256, cpuset="0", cpu_quota=1, pids=100, output_limit=1
+    )
+    assert cgroup_pids(limits) == 100
+    assert cgroup_pids(dataclasses.replace(limits, runtime="runsc")) == 400
 
 
 # The real engine ----------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import example, read_job_events, run, statuses, validate
 
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
+
 FIB = "pub fn fib(n: u32) -> u64 {\n    if n < 2 { n as u64 } else { fib(n - 1) + fib(n - 2) }\n}\n"
 
 UNIT_SUITE = """#[cfg(test)]
@@ -192,7 +194,9 @@ async def test_a_test_that_stops_the_process_is_not_a_pass(client, stop):
 
 
 async def test_a_failed_allocation_is_memory_limit(client):
-    tests = unit_tests("fn huge() {\n        std::hint::black_box(Vec::<u8>::with_capacity(1 << 46));\n    }")
+    # 1 PiB: more than a process's address space (128 TiB), so the allocation fails under every runtime
+    # (gVisor grants a 64 TiB reservation that Linux's overcommit check refuses).
+    tests = unit_tests("fn huge() {\n        std::hint::black_box(Vec::<u8>::with_capacity(1 << 50));\n    }")
     result = await validate(client, "rust", FIB, tests)
     assert result["status"] == "memory_limit", result
     assert "a memory allocation failed" in result["message"]
@@ -319,11 +323,13 @@ async def test_code_that_runs_before_the_runner_or_replaces_the_clock_is_refused
 REPLACE = r"""
 use std::os::unix::fs::PermissionsExt;
 
-/// Puts `script` in place of every other test binary next to this one.
+/// Puts `script` in place of every other test binary next to this one. The folder is listed before any
+/// file is replaced: gVisor's tmpfs lists a file made after the listing began (POSIX leaves it open),
+/// so a listing read meanwhile would return each new file again, for ever.
 fn replace_the_others(script: &str, this_one_too: bool) {
     let me = std::env::current_exe().unwrap();
-    for entry in std::fs::read_dir(me.parent().unwrap()).unwrap() {
-        let path = entry.unwrap().path();
+    let listed: Vec<_> = std::fs::read_dir(me.parent().unwrap()).unwrap().map(|entry| entry.unwrap().path()).collect();
+    for path in listed {
         if (this_one_too || path != me) && path.extension().is_none() {
             std::fs::remove_file(&path).unwrap();
             std::fs::write(&path, script).unwrap();

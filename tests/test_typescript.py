@@ -6,6 +6,8 @@ import pytest
 from helpers import example, run, statuses, validate
 from test_javascript import CONFIG_PROBE, config_files
 
+pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
+
 FIB = "export function fib(n: number): number {\n  return n < 2 ? n : fib(n - 1) + fib(n - 2);\n}\n"
 
 MIXED_SUITE = """
