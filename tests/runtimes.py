@@ -75,11 +75,12 @@ def reopens_harness_pipes(runtime: str) -> bool:
 
 
 def times_short_runs(runtime: str) -> bool:
-    """Whether runs of a tenth of a millisecond are timed close to their length while other work shares
-    the machine (another test session's containers on the measuring core: the daemon's lanes keep
-    only its own apart). Under gVisor's ptrace platform (runsc, 2022) many of them then come out
-    several times longer: a 0.1 ms spin's median was 0.2 to 0.46 ms in 5 of 25 runs, against at most
-    0.12 ms in 14 runs under runc beside the same load (README: Isolation, measure with runc)."""
+    """Whether runs of a tenth of a millisecond are timed close to their length while other work runs on
+    the machine (the test session's own daemons and pools, or another session's containers on the
+    measuring core). Under gVisor's ptrace platform (runsc, 2022) many of them then come out several
+    times longer: Java's 0.1 ms spin had a median of 0.2 to 0.46 ms in 5 of 25 runs, against at most
+    0.12 ms in 14 runs under runc beside the same load, and JavaScript's 0.39 ms once in a run of the
+    per-language suites (README: Isolation, measure with runc)."""
     return runtime != "runsc"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import example, job_events, pool_ready, post, run, statuses, validate
+from runtimes import times_short_runs
 
 pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
 
@@ -508,14 +509,16 @@ async def test_adaptive_warmup_stops_when_times_settle(client):
     assert 10 <= m["warmup"] < 200, m  # the default is adaptive: at least one window of 10, under the cap
 
 
-async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client):
+async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client, container_runtime):
     # Steady at 300 µs from the 5th call to the 34th, 100 µs before and after: the shape of a JIT that
     # dropped its optimised code and compiles it again. The steady 300 µs window is not the end. (Three
     # fast warm-up calls, not one: a first re-run can itself be slow, and then nothing faster was seen.)
     result = await run(client, "javascript", FIB_CJS, busy_suite("n <= 4 || n > 34 ? 100 : 300"), runs=10)
     m = result["measurement"]
     assert 30 <= m["warmup"] < 200, m
-    assert m["medianMs"] < 0.2, m
+    # gVisor can stretch many of the timed runs (`runtimes.times_short_runs`): there the fastest
+    # shows the tier they ran in
+    assert m["medianMs" if times_short_runs(container_runtime) else "minMs"] < 0.2, m
 
 
 async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
