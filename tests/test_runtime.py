@@ -133,7 +133,9 @@ async def test_each_language_gets_its_runtime_flag_and_the_response_names_it(
     runs = fake_docker.calls("run")
     assert [call["args"][call["args"].index("--runtime") + 1] for call in runs] == ["runsc", "runsc"]
     pids = {call["args"][call["args"].index("--pids-limit") + 1] for call in runs}
-    assert pids == {str(4 * settings.pids_limit)}, "gVisor's own tasks count in its pids cgroup (tests/runtimes.py)"
+    assert pids == {str(4 * settings.pids_limit)}, (
+        "gVisor's own tasks count in its pids cgroup (sandbox.SANDBOX_TASKS_FACTOR)"
+    )
     await client.close()
 
 
