@@ -84,6 +84,12 @@ def times_short_runs(runtime: str) -> bool:
     return runtime != "runsc"
 
 
+def tier_ms(measurement: dict, runtime: str) -> float:
+    """The figure that tells which tier a measurement's short runs ran in: their median, or the fastest
+    run under a runtime that stretches many of them (`times_short_runs`)."""
+    return measurement["medianMs" if times_short_runs(runtime) else "minMs"]
+
+
 def protects_init(runtime: str) -> bool:
     """Whether the container's init (the supervisor) is out of the reach of signals from the code under
     test. Linux drops a signal sent inside a PID namespace to its init unless init handles it, and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import example, job_events, pool_ready, post, run, statuses, validate
-from runtimes import times_short_runs
+from runtimes import tier_ms
 
 pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
 
@@ -516,9 +516,7 @@ async def test_adaptive_warmup_waits_for_the_faster_tier_it_has_seen(client, con
     result = await run(client, "javascript", FIB_CJS, busy_suite("n <= 4 || n > 34 ? 100 : 300"), runs=10)
     m = result["measurement"]
     assert 30 <= m["warmup"] < 200, m
-    # gVisor can stretch many of the timed runs (`runtimes.times_short_runs`): there the fastest
-    # shows the tier they ran in
-    assert m["medianMs" if times_short_runs(container_runtime) else "minMs"] < 0.2, m
+    assert tier_ms(m, container_runtime) < 0.2, m
 
 
 async def test_adaptive_warmup_that_never_settles_stops_at_the_cap(client):
