@@ -194,6 +194,8 @@ async def seed_design(app, language: Language, solution: str, tests: str, runs: 
     started = time.perf_counter()
     for _ in range(runs):
         outcome = await sandbox.run(image, language, job, limits)
+        if outcome.ending is not None:  # the seed's design waited for `docker run --rm` to return
+            await outcome.ending
         if outcome.frame is None:
             raise RuntimeError(f"seed design run failed: {outcome.docker_error[:300]}")
     return time.perf_counter() - started

@@ -84,6 +84,7 @@ async def execution_ctx(app: web.Application) -> AsyncIterator[None]:
         executor.accepting = False
         await pool.close()
         await sandbox.drain_removals()
+        await executor.drain_held()
         await sweep(sandbox, "shutdown")
 
 

@@ -24,6 +24,8 @@ class ProcessResult:
     overflow: bool
     timed_out: bool
     duration_s: float
+    # A command that answered before it ended (`communicate`'s `answered`): its end, still under way.
+    ending: asyncio.Task[ProcessResult] | None = None
 
 
 class DockerUnavailable(Unavailable):
@@ -45,8 +47,6 @@ async def read_capped(
     """
     overflow = False
     while chunk := await stream.read(READ_CHUNK):
-        if on_chunk is not None:
-            on_chunk(chunk)
         room = limit - len(buffer)
         if len(chunk) > room:
             buffer += chunk[:room]
@@ -55,6 +55,8 @@ async def read_capped(
                 break
         else:
             buffer += chunk
+        if on_chunk is not None:
+            on_chunk(chunk)
     return overflow
 
 
@@ -74,10 +76,61 @@ async def communicate(
     stdout_limit: int,
     stderr_limit: int,
     on_stdout: Callable[[bytes], None] | None = None,
+    answered: Callable[[bytearray], bool] | None = None,
 ) -> ProcessResult:
     """Feed `stdin` (then close it) and read a started command's output to its end, within the caps
-    and the timeout; the command is killed at either. `on_stdout` sees stdout as it arrives."""
-    out, err = bytearray(), bytearray()
+    and the timeout; the command is killed at either. `on_stdout` sees stdout as it arrives.
+
+    `answered(stdout so far)`, asked whenever a line ends, says that stdout already holds all the
+    command will say: the result then comes at once (exit code None), and the command's end (its
+    exit, or its kill at the timeout) goes on as the result's `ending`."""
+    out = bytearray()
+    answer = asyncio.Event()
+
+    def on_chunk(chunk: bytes) -> None:
+        if on_stdout is not None:
+            on_stdout(chunk)
+        if answered is not None and b"\n" in chunk and answered(out):
+            answer.set()
+
+    ending = asyncio.ensure_future(run_to_end(proc, started, stdin, timeout, stdout_limit, stderr_limit, out, on_chunk))
+    if answered is None:
+        return await ending
+    waiting = asyncio.ensure_future(answer.wait())
+    try:
+        await asyncio.wait((ending, waiting), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        ending.cancel()  # the command is killed and waited for, as without `answered`
+        await asyncio.gather(ending, return_exceptions=True)
+        raise
+    finally:
+        waiting.cancel()
+    if ending.done():
+        return ending.result()
+    return ProcessResult(
+        exit_code=None,
+        stdout=bytes(out),
+        stderr=b"",
+        overflow=False,
+        timed_out=False,
+        duration_s=time.monotonic() - started,
+        ending=ending,
+    )
+
+
+async def run_to_end(
+    proc: asyncio.subprocess.Process,
+    started: float,
+    stdin: bytes | None,
+    timeout: float | None,
+    stdout_limit: int,
+    stderr_limit: int,
+    out: bytearray,
+    on_stdout: Callable[[bytes], None],
+) -> ProcessResult:
+    """`communicate`'s work: stdout read into `out`, stderr, stdin fed, the exit awaited; a command
+    past a cap or the timeout (or whose reader is cancelled) is killed and waited for."""
+    err = bytearray()
     overflow = timed_out = False
     assert proc.stdout is not None and proc.stderr is not None
     tasks: list[asyncio.Future] = [

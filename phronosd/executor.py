@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .comparison import compare_job, compare_result
@@ -25,6 +26,21 @@ from .verdict import Fault, build_result
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "5"
+
+
+@dataclass
+class Lease:
+    """A container slot (and, to measure, a lane core) held by one request: the seconds it waited,
+    the core, and the end of a container that answered before it was gone (`ContainerOutcome.ending`),
+    until which the slot stays taken."""
+
+    waited_s: float
+    core: int | None
+    until: asyncio.Task[None] | None = None
+
+    def hold(self, outcome: ContainerOutcome) -> ContainerOutcome:
+        self.until = outcome.ending
+        return outcome
 
 
 def limits_for(
@@ -84,11 +100,13 @@ class Executor:
         self.running = 0
         self.queued = 0
         self.accepting = True
+        self.held: set[asyncio.Task] = set()  # slots kept after their answer, until the container is gone
 
     @contextlib.asynccontextmanager
-    async def slot(self, measuring: bool) -> AsyncIterator[tuple[float, int | None]]:
-        """Wait for a container slot (and, to measure, a lane core); yields the seconds waited and the
-        core. A full queue is answered at once with 429."""
+    async def slot(self, measuring: bool) -> AsyncIterator[Lease]:
+        """Wait for a container slot (and, to measure, a lane core). A full queue is answered at once
+        with 429. The slot is free again when the block ends or, if the lease holds a container's
+        ending, once that container is gone."""
         if not self.accepting:
             raise Unavailable(
                 "server.shutting_down", "the server is shutting down", headers={"Retry-After": RETRY_AFTER_S}
@@ -112,10 +130,30 @@ class Executor:
                 self.queued -= 1
             stack.callback(self.slots.release)
             self.running += 1
-            try:
-                yield time.monotonic() - waited, core
-            finally:
-                self.running -= 1
+            stack.callback(self.stopped_running)
+            lease = Lease(time.monotonic() - waited, core)
+            yield lease
+            if lease.until is not None:
+                self.hold_until(lease.until, stack.pop_all())
+
+    def stopped_running(self) -> None:
+        self.running -= 1
+
+    def hold_until(self, ending: asyncio.Task[None], slot: contextlib.AsyncExitStack) -> None:
+        """Free `slot` once `ending` is over (the response has gone out meanwhile)."""
+
+        async def release() -> None:
+            async with slot:
+                await asyncio.gather(ending, return_exceptions=True)
+
+        task = asyncio.ensure_future(release())
+        self.held.add(task)
+        task.add_done_callback(self.held.discard)
+
+    async def drain_held(self) -> None:
+        """Wait until every slot held for an ending container is free (at shutdown)."""
+        if self.held:
+            await asyncio.gather(*self.held, return_exceptions=True)
 
     def released(self) -> None:
         for callback in self.on_release:
@@ -145,12 +183,14 @@ class Executor:
         image = await self.image_for(language.name)
         budget_ms = settings.measure_budget_ms
         job = compare_job(request, budget_ms)
-        async with self.slot(measuring=True) as (waited_s, core):
-            limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
+        async with self.slot(measuring=True) as lease:
+            limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, lease.core)
             processes = len(request.entrants) * len(job["blockRounds"])
-            outcome = await self.sandbox.run(image, language, job, limits, budget_ms, on_event, entrants=processes)
+            outcome = lease.hold(
+                await self.sandbox.run(image, language, job, limits, budget_ms, on_event, entrants=processes)
+            )
         await self.check_engine(outcome)
-        result = await compare_result(request, outcome, image, waited_s * 1000, budget_ms, core)
+        result = await compare_result(request, outcome, image, lease.waited_s * 1000, budget_ms, lease.core)
         if isinstance(result, Fault):
             raise Internal(result.code, result.message)
         return result
@@ -176,22 +216,23 @@ class Executor:
         image = await self.image_for(language.name)
         budget_ms = settings.measure_budget_ms if measure else 0
         job = job_of(language, request.submission, measure, budget_ms)
-        async with self.slot(measuring=measure is not None) as (waited_s, core):
-            limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, core)
+        async with self.slot(measuring=measure is not None) as lease:
+            limits = limits_for(language, settings, self.cpus, request.timeout_ms, request.memory_mb, lease.core)
             with self.pooled(language.name, measure, limits) as pooled:
                 outcome = await self.sandbox.run_pooled(pooled, job, limits, on_event) if pooled else None
             if outcome is None:
                 outcome = await self.sandbox.run(image, language, job, limits, budget_ms, on_event)
+            lease.hold(outcome)
         await self.check_engine(outcome)
         result = build_result(
             outcome,
             language=language.name,
             image=image,
-            queue_ms=waited_s * 1000,
+            queue_ms=lease.waited_s * 1000,
             runs_requested=measure.runs if measure else 0,
             budget_ms=budget_ms,
             include_samples=bool(measure and measure.include_samples),
-            lane_core=core,
+            lane_core=lease.core,
         )
         if isinstance(result, Fault):
             raise Internal(result.code, result.message)

@@ -41,9 +41,10 @@ def span_ms(phases: dict[str, dict[str, Any]], start: str, ends: tuple[str, ...]
 
 
 def timings(outcome: ContainerOutcome, queue_ms: float) -> dict[str, Any]:
-    """Where the wall time went. `containerMs` is docker's share: start-up and removal of the container
-    (the request's wall time in docker minus the time the supervisor saw); `pooled`: the container was
-    started ahead of time by the warm pool, so its start-up is not in it."""
+    """Where the wall time went. `containerMs` is docker's share: the container's start-up (the
+    request's wall time in docker, up to the frame, minus the time the supervisor saw; its exit and
+    removal come after the answer); `pooled`: the container was started ahead of time by the warm
+    pool, so its start-up is not in it."""
     frame = outcome.frame or {}
     phases = phase_times(frame)
     inside = phases.get("end", {}).get("atMs")

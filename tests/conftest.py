@@ -35,6 +35,7 @@ from runtimes import DEFAULT_RUNTIME, pytest_configure, pytest_generate_tests, r
 from phronosd.app import create_app
 from phronosd.docker import DockerCli
 from phronosd.images import LANGUAGE_LABEL, Images
+from phronosd.keys import EXECUTOR
 from phronosd.languages import Registry
 from phronosd.sandbox import INSTANCE_LABEL
 from phronosd.server import runner_options
@@ -67,6 +68,13 @@ def docker(*args: str) -> subprocess.CompletedProcess:
 def leftover_containers(instance: str = INSTANCE) -> list[str]:
     """Containers (running or not) labelled with a daemon instance, by default this test session's."""
     return docker("ps", "-aq", "--filter", f"label={INSTANCE_LABEL}={instance}").stdout.split()
+
+
+async def containers_left(client, instance: str = INSTANCE) -> list[str]:
+    """The instance's containers once the app's executions have freed their slots: a container's exit
+    and removal come after its answer, and its slot is held until it is gone."""
+    await client.app[EXECUTOR].drain_held()
+    return leftover_containers(instance)
 
 
 def make_settings(**overrides: Any):

@@ -12,6 +12,8 @@ prints a result frame shaped like the supervisor's (`handlers/_shared/supervisor
 - in mode `run`, every passing test gets one 50 us sample per run, and `measured` reports the
   warm-up (10 for `auto`) and an `elapsedNs` that agrees with the phase stamps;
 - a line `# fake-docker: sleep=S` in the tests makes the container take S seconds;
+- a line `# fake-docker: linger=S` makes it take S seconds more after its frame (as docker's exit and
+  `--rm` removal take some);
 - a compare job's frame holds one such frame per solution, each measured as in mode `run`.
 
 State lives in the folder named by `FAKE_DOCKER_DIR`: `images.json` (the images the engine has, as
@@ -39,6 +41,7 @@ SAMPLE_NS = 50_000
 AUTO_WARMUP_DONE = 10
 TEST_DEF = r"(?m)^[ \t]*def (test_\w*)\s*\("
 SLEEP = r"#\s*fake-docker:\s*sleep=([0-9.]+)"
+LINGER = r"#\s*fake-docker:\s*linger=([0-9.]+)"
 
 
 def state_path(name):
@@ -266,11 +269,12 @@ def run(args):
     record(["run", *args], job)
     if pooled:
         say("phronosd-job")
-    for suite in suites(job):
-        delay = re.search(SLEEP, suite["files"].get(suite["testFile"], ""))
-        if delay:
-            time.sleep(float(delay.group(1)))
+    tests = [suite["files"].get(suite["testFile"], "") for suite in suites(job)]
+    for delay in filter(None, (re.search(SLEEP, text) for text in tests)):
+        time.sleep(float(delay.group(1)))
     say("\n" + sealed(job["nonce"], json.dumps(frame_of(job), separators=(",", ":"))))
+    for delay in filter(None, (re.search(LINGER, text) for text in tests)):
+        time.sleep(float(delay.group(1)))
     return 0
 
 

@@ -8,7 +8,7 @@ Run one language with `-k <lang>` (`-k java` also selects javascript)."""
 from __future__ import annotations
 
 import pytest
-from conftest import INSTANCE, docker, leftover_containers
+from conftest import INSTANCE, containers_left, docker, leftover_containers
 from helpers import HANDLERS, example, example_solution, pool_ready, post, run, statuses, validate
 from language_cases import EXIT_ZERO, FOREVER, LEAVE_TRACES, MEMORY, NETWORK, SEE_NO_TRACES, Case
 from runtimes import reads_its_cgroup, relimits_pooled_containers
@@ -75,7 +75,7 @@ async def test_an_endless_loop_times_out_and_its_container_is_removed(client, re
     result = await validate_case(client, language, FOREVER[language])
     assert result["status"] == "timeout" and result["passed"] is False, result
     assert result["timings"]["validateMs"] < FOREVER[language].options["timeoutMs"] + 2000, result["timings"]
-    assert leftover_containers() == []
+    assert await containers_left(client) == []
 
 
 @pytest.mark.parametrize("language", sorted(MEMORY))

@@ -240,6 +240,23 @@ async def test_full_queue_is_429_with_retry_after(fake_client):
     assert (await first).status == 200
 
 
+@pytest.mark.parametrize("settings_overrides", [{"concurrency": 1, "max_queued": 0}])
+async def test_the_answer_comes_with_the_frame_and_the_slot_waits_for_the_container(fake_client):
+    """After its sealed frame a container only exits and is removed (`--rm`): the answer does not wait
+    for that, but the slot (here the only one) stays taken until the container is gone."""
+    lingering = {**GOOD, "tests": "# fake-docker: linger=3\n" + GOOD["tests"]}
+    assert (await post(fake_client, "/api/execute/validate", lingering))["passed"]
+    executions = (await (await fake_client.get("/health")).json())["executions"]
+    assert executions["running"] == 1, "the container is still there, and holds its slot"
+    response = await fake_client.post("/api/execute/validate", json=GOOD)
+    assert response.status == 429
+    assert_error(await response.json(), "execution.queue_full")
+    executor = fake_client.app[EXECUTOR]
+    await executor.drain_held()
+    assert executor.running == 0
+    assert (await post(fake_client, "/api/execute/validate", GOOD))["passed"]
+
+
 @pytest.mark.parametrize("settings_overrides", [{"image_prefix": "phronosd-missing-"}])
 async def test_missing_image_is_503_naming_the_build_command(fake_client):
     data = await post(fake_client, "/api/execute/validate", GOOD, expect=503)

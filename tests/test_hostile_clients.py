@@ -9,7 +9,7 @@ import os
 from collections import Counter
 
 import pytest
-from conftest import leftover_containers
+from conftest import containers_left
 
 GOOD = {
     "language": "python",
@@ -67,4 +67,4 @@ async def test_burst_of_1000_requests_is_answered(client, require_image):
     assert statuses[200] >= 5
     assert all(retry for status, retry in answers if status == 429)
     assert rss_kb() - before < 150 * 1024
-    assert leftover_containers() == []
+    assert await containers_left(client) == []
