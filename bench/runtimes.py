@@ -19,7 +19,7 @@ import os
 import statistics
 import sys
 
-from run import RUNS, bench_files, calibrate_loop, daemon, example, measure, pct, timed_post, validation_times
+from run import RUNS, bench_files, calibrate_loop, daemon, example, measure, pct, validation_times
 
 from phronosd.keys import IMAGES, REGISTRY
 from phronosd.languages import Language
@@ -30,25 +30,14 @@ HEADER = (
 )
 
 
-async def alternating_validations(runc, other, body: dict, requests: int) -> tuple[list[float], list[float]]:
-    """Validation wall times under each runtime, taken in turns."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for client in (runc, other):
-        await timed_post(client, "/api/execute/validate", body)
-    for _ in range(requests):
-        for client, series in zip((runc, other), times):
-            series.append((await timed_post(client, "/api/execute/validate", body))[0])
-    return times
-
-
 async def row(runc, other, pooled, language: Language, requests: int) -> str:
     name = language.name
     solution, tests = example(language)
     body = {"language": name, "solution": solution, "tests": tests}
-    on_runc, on_other = await alternating_validations(runc, other, body, requests)
+    on_runc, on_other = await validation_times([(runc, False), (other, False)], body, requests)
     pooled_p50 = "-"
     if language.poolable:
-        pooled_p50 = f"{statistics.median(await validation_times(pooled, body, requests, pooled=True)):.3f}"
+        pooled_p50 = f"{statistics.median((await validation_times([(pooled, True)], body, requests))[0]):.3f}"
     files = bench_files(language)
     iterations = await calibrate_loop(runc, name, files)
     loops = [
