@@ -383,9 +383,13 @@ class Sandbox:
 
     async def gone(self, name: str, ending: asyncio.Task[ProcessResult]) -> None:
         """The end of a container that answered; one whose client was killed at the deadline (the
-        container did not exit) is removed by name."""
-        if (await ending).exit_code is None:
-            await self.remove(name)
+        container did not exit), or failed, is removed by name."""
+        exited = False
+        try:
+            exited = (await ending).exit_code is not None
+        finally:
+            if not exited:
+                await self.remove(name)
 
     def tracked(self, removal: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """A container's removal as a task that the shutdown waits for (`drain_removals`)."""

@@ -113,8 +113,10 @@ async def test_run_measures_on_a_lane_core_and_gives_it_back(client, require_ima
     require_image("python")
     solution, tests = example("python")
     result = await run(client, "python", solution, tests, runs=5)
-    lane = client.app[EXECUTOR].lanes
+    executor = client.app[EXECUTOR]
+    lane = executor.lanes
     assert result["measurement"]["core"] in lane.cores
+    await executor.drain_held()  # the core is held until the container is gone, after the answer
     assert lane.busy == 0
 
 
