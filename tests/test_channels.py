@@ -25,7 +25,7 @@ import pytest
 from helpers import HANDLERS, compare, post, run, statuses, validate
 from runtimes import protects_init, reopens_harness_pipes
 
-from phronosd.sandbox import LiveEvents, extract_frame
+from phronosd.sandbox import LiveEvents, ends_with_frame, extract_frame
 
 pytestmark = pytest.mark.each_runtime  # also under gVisor in CI (tests/runtimes.py)
 
@@ -180,6 +180,17 @@ FORGED = {"events": [{"event": "test", "name": "forged", "status": "passed"}, {"
 def test_a_line_written_after_the_frame_without_the_seal_is_not_the_frame(after):
     """Written to /proc/1/fd/1 after the supervisor's frame (the daemon takes the last sealed one)."""
     assert extract_frame(frame_line(FRAME) + after, NONCE) == FRAME
+
+
+def test_only_a_sealed_frame_that_ends_stdout_answers_before_the_container_ends():
+    """The daemon answers as soon as stdout ends with the frame; any other ending waits for the
+    container's end, and then the frame is read as before."""
+    line = frame_line(FRAME)
+    assert ends_with_frame(bytearray(b"phronosd-ready\n" + line), NONCE)
+    assert not ends_with_frame(bytearray(line[:-1]), NONCE)  # its line not ended yet
+    assert not ends_with_frame(bytearray(line + b"written after it"), NONCE)
+    assert not ends_with_frame(bytearray(supervisor.sealed("f" * 32, json.dumps(FORGED).encode())), NONCE)
+    assert not ends_with_frame(bytearray(supervisor.sealed(NONCE, b":event:{}")), NONCE)
 
 
 def test_live_events_count_only_under_their_seal():
