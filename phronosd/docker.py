@@ -93,7 +93,44 @@ async def communicate(
         if answered is not None and b"\n" in chunk and answered(out):
             answer.set()
 
-    ending = asyncio.ensure_future(run_to_end(proc, started, stdin, timeout, stdout_limit, stderr_limit, out, on_chunk))
+    async def to_end() -> ProcessResult:
+        """The work: stdout read into `out`, stderr, stdin fed, the exit awaited; a command past a cap
+        or the timeout (or whose reader is cancelled) is killed and waited for."""
+        err = bytearray()
+        overflow = timed_out = False
+        assert proc.stdout is not None and proc.stderr is not None
+        tasks: list[asyncio.Future] = [
+            asyncio.ensure_future(read_capped(proc.stdout, stdout_limit, out, drain=False, on_chunk=on_chunk)),
+            asyncio.ensure_future(read_capped(proc.stderr, stderr_limit, err, drain=True)),
+        ]
+        if stdin is not None:
+            assert proc.stdin is not None
+            tasks.append(asyncio.ensure_future(feed(proc.stdin, stdin)))
+        try:
+            async with asyncio.timeout(timeout):
+                overflow = await tasks[0]
+                if not overflow:
+                    await asyncio.gather(*tasks[1:])
+                    await proc.wait()
+        except TimeoutError:
+            timed_out = True
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            for task in tasks:
+                task.cancel()
+            await asyncio.shield(proc.wait())
+        return ProcessResult(
+            exit_code=None if overflow or timed_out else proc.returncode,
+            stdout=bytes(out),
+            stderr=bytes(err),
+            overflow=overflow,
+            timed_out=timed_out,
+            duration_s=time.monotonic() - started,
+        )
+
+    ending = asyncio.ensure_future(to_end())
     if answered is None:
         return await ending
     waiting = asyncio.ensure_future(answer.wait())
@@ -115,53 +152,6 @@ async def communicate(
         timed_out=False,
         duration_s=time.monotonic() - started,
         ending=ending,
-    )
-
-
-async def run_to_end(
-    proc: asyncio.subprocess.Process,
-    started: float,
-    stdin: bytes | None,
-    timeout: float | None,
-    stdout_limit: int,
-    stderr_limit: int,
-    out: bytearray,
-    on_stdout: Callable[[bytes], None],
-) -> ProcessResult:
-    """`communicate`'s work: stdout read into `out`, stderr, stdin fed, the exit awaited; a command
-    past a cap or the timeout (or whose reader is cancelled) is killed and waited for."""
-    err = bytearray()
-    overflow = timed_out = False
-    assert proc.stdout is not None and proc.stderr is not None
-    tasks: list[asyncio.Future] = [
-        asyncio.ensure_future(read_capped(proc.stdout, stdout_limit, out, drain=False, on_chunk=on_stdout)),
-        asyncio.ensure_future(read_capped(proc.stderr, stderr_limit, err, drain=True)),
-    ]
-    if stdin is not None:
-        assert proc.stdin is not None
-        tasks.append(asyncio.ensure_future(feed(proc.stdin, stdin)))
-    try:
-        async with asyncio.timeout(timeout):
-            overflow = await tasks[0]
-            if not overflow:
-                await asyncio.gather(*tasks[1:])
-                await proc.wait()
-    except TimeoutError:
-        timed_out = True
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        for task in tasks:
-            task.cancel()
-        await asyncio.shield(proc.wait())
-    return ProcessResult(
-        exit_code=None if overflow or timed_out else proc.returncode,
-        stdout=bytes(out),
-        stderr=bytes(err),
-        overflow=overflow,
-        timed_out=timed_out,
-        duration_s=time.monotonic() - started,
     )
 
 
