@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // job is the measure phase's request, read at init (the harness sets PHRONOSD_MEASURE_TESTS only
@@ -18,9 +19,9 @@ var job struct {
 	warmup    int
 	runs      int
 	budget    time.Duration
-	// step: one byte of it before each timed run (the driver's budget, not budget, ends those); end
-	// of file: no more. Nil outside compare jobs.
-	step *os.File
+	// step: the fd of a compare job's step pipe, one byte of it before each timed run (the driver's
+	// budget, not budget, ends those); end of file: no more. -1 outside compare jobs.
+	step int
 }
 
 func readMeasureJob() {
@@ -34,20 +35,21 @@ func readMeasureJob() {
 }
 
 // stepPipe is a compare job's step pipe, close-on-exec: programs the tests start never hold it.
-func stepPipe() *os.File {
+func stepPipe() int {
 	fd, err := strconv.Atoi(os.Getenv("PHRONOSD_STEP_FD"))
 	if err != nil || fd < 0 {
-		return nil
+		return -1
 	}
 	syscall.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), "phronosd-step")
+	return fd
 }
 
-// nextStep waits for the driver's next step; false at the end of the pipe (or if it is gone).
+// nextStep waits for the driver's next step; false at the end of the pipe (or if it is gone). The
+// read is raw (rawCall: the driver stops this process while it waits).
 func nextStep() bool {
 	var buffer [1]byte
-	read, _ := job.step.Read(buffer[:])
-	return read == 1
+	read, errno := rawCall(syscall.SYS_READ, uintptr(job.step), uintptr(unsafe.Pointer(&buffer[0])), 1)
+	return errno == 0 && read == 1
 }
 
 func envInt(name string) int {
@@ -74,7 +76,7 @@ func runLoop(t *testing.T, tests []testing.InternalTest) {
 	row := make([]int64, len(tests))
 	begin := time.Now()
 	for run := 0; run < job.warmup+job.runs; run++ {
-		stepped := job.step != nil && run >= job.warmup
+		stepped := job.step >= 0 && run >= job.warmup
 		if stepped && !nextStep() {
 			return
 		}
