@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 from conftest import leftover_containers
-from helpers import compare, example, pool_ready, run, statuses, validate
+from helpers import compare, example, pool_ready, post, run, statuses, validate
 
 from phronosd.languages import Registry
 
@@ -180,6 +180,24 @@ async def test_run_fixtures_are_fresh_every_run(client):
     result = await run(client, "python", FIB, tests, runs=20, warmup=2)
     assert result["measurement"]["runs"] == 20
     assert result["measurement"]["notes"] == []
+
+
+async def test_every_compared_run_gets_a_fresh_heap_layout(client):
+    """In a compare job the objects a run allocates land somewhere new in every run (phronosd_layout):
+    the address of a fresh 32-byte int repeats in few of a process's calls, where without the fresh
+    layout it is the same every time and this suite fails while measured (`measurement: null`)."""
+    tests = (
+        "seen = []\n\n"
+        "def test_fresh_addresses():\n"
+        "    seen.append(id((1 << 40) + len(seen)))\n"
+        "    assert len(seen) < 6 or len(set(seen)) > len(seen) // 2, seen\n"
+    )
+    solutions = [{"name": name, "solution": FIB} for name in ("a", "b")]
+    body = {"language": "python", "tests": tests, "solutions": solutions, "runs": 24, "warmup": 5}
+    result = await post(client, "/api/execute/compare", body)
+    for entry in result["solutions"]:
+        assert entry["measurement"]["runs"] == 24, entry  # 8 processes, 1 + 5 + 3 calls each
+        assert entry["measurement"]["notes"] == []
 
 
 @pytest.mark.parametrize("settings_overrides", [{"measure_budget_ms": 400}])

@@ -251,6 +251,30 @@ def test_the_driver_refuses_a_split_that_is_not_a_short_list_of_positive_integer
         supervisor.checked_block_rounds(block_rounds)
 
 
+def test_the_driver_starts_a_blocks_processes_in_a_fresh_random_order(monkeypatch):
+    """A fixed start order was not neutral (the later of two identical micro suites ran faster in
+    every block): every order turns up, and every solution gets its process once per block."""
+    started: list[int] = []
+
+    class Recorded:
+        def __init__(self, _job, _index, solution, _runs, _env):
+            started.append(solution)
+
+        def prepare(self):
+            pass
+
+    monkeypatch.setattr(supervisor, "Entrant", Recorded)
+    monkeypatch.setattr(supervisor, "take_turn", lambda entrant, rivals, action: action())
+    job = {"solutions": [0, 1, 2]}
+    orders = set()
+    for _ in range(200):
+        started.clear()
+        entrants = supervisor.start_block(job, 0, [0, 1, 2], 3, {})
+        assert sorted(entrants) == [0, 1, 2] and sorted(started) == [0, 1, 2]
+        orders.add(tuple(started))
+    assert len(orders) == 6
+
+
 def test_student_t_p_values_and_hodges_lehmann_by_hand():
     # The two-sided 5 % and 1 % points of Student's t (tables) give p = 0.05 and 0.01.
     for t, df in [(12.706, 1), (4.303, 2), (3.182, 3), (2.571, 5), (2.228, 10)]:
