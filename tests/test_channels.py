@@ -771,12 +771,14 @@ public class Solution {
 
     public static long answer() {
         if (!injected) {
-            injected = true;
             long self = ProcessHandle.current().pid();
             ProcessHandle.allProcesses()
                     .filter(other -> other.pid() != self)
                     .filter(other -> other.info().commandLine().orElse("").contains("phronosd.Main"))
-                    .forEach(Solution::writeIntoItsPipes);
+                    .forEach(other -> {
+                        injected = true;
+                        writeIntoItsPipes(other);
+                    });
         }
         return 42;
     }
@@ -807,9 +809,10 @@ SHARED_TESTS = (
 
 
 async def test_step_bytes_a_rival_writes_into_a_stopped_harness_are_discarded(client, require_image):
-    """The rival (validated second, while the first is stopped between its warm-up and its turns)
-    writes 1000 bytes into every pipe of the other JVM; each would have been a timed run of it that
-    the driver did not ask for, run across its stop. The driver takes them out before its turn."""
+    """The rival, once the other JVM of its block is there (stopped, after its warm-up or between its
+    turns: the block's processes start in a random order), writes 1000 bytes into every pipe of it;
+    each would have been a timed run of it that the driver did not ask for, run across its stop. The
+    driver takes them out before its turn."""
     require_image("java")
     body = {
         "language": "java",
@@ -848,8 +851,9 @@ ADD_TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2)
 async def test_a_solution_that_kills_its_rivals_is_disqualified_and_the_rivals_still_measured(
     client, container_runtime, require_image
 ):
-    """The saboteur, validated second in each block while the honest process is stopped, kills every
-    process it may signal. The supervisor (init) survives, so the job still reports; the honest
+    """The saboteur kills every process it may signal in each of its calls: the honest process of its
+    block, stopped, at its validation or at its first timed run (the block's processes start in a
+    random order). The supervisor (init) survives, so the job still reports; the honest
     process it killed is left out of the honest figures, not counted as its failure; the saboteur is
     disqualified and gets no further process. (gVisor lets it kill init: then nothing passes.)"""
     require_image("python")
