@@ -874,6 +874,56 @@ async def test_a_solution_that_kills_its_rivals_is_disqualified_and_the_rivals_s
     assert result["ranking"] == ["honest"] and result["comparison"] is None, result
 
 
+# A compare job: a solution's process that outlives its harness. It holds the output pipes, so the
+# supervisor gives it EXIT_GRACE_S once the harness has reported and ended; then it kills every process
+# of the sandbox but its own group's and init: the rival's, stopped until its own finish.
+LAST_WORD = """import os
+import signal
+import time
+
+
+def kill_the_rivals_once_the_harness_has_ended():
+    harness, group = os.getpid(), os.getpgid(0)
+    if os.fork():
+        return
+    while os.getppid() == harness:
+        time.sleep(0.002)
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and int(name) != 1 and os.getpgid(int(name)) != group:
+                os.kill(int(name), signal.SIGKILL)
+        except OSError:  # gone meanwhile
+            pass
+    os._exit(0)
+
+
+kill_the_rivals_once_the_harness_has_ended()
+print("waiting for the harness to end")
+
+
+def add(a, b):
+    return a + b
+"""
+
+
+async def test_a_solution_that_kills_its_rival_after_its_own_harness_ended_is_disqualified(client, require_image):
+    """Each solution finishes (reports and ends) as a turn of its own while those still to finish are
+    stopped; every solution starts, and so finishes, first in half of the blocks. The first time the
+    attacker's finish kills the stopped honest harness, the attacker is disqualified and that block is
+    left out of the honest figures; the honest solution is still measured."""
+    require_image("python")
+    result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "last-word": LAST_WORD}, runs=18)
+    honest, attacker = result["byName"]["honest"], result["byName"]["last-word"]
+    assert "waiting for the harness to end" in attacker["output"], attacker
+    assert attacker["status"] == "runtime_error" and attacker["measurement"] is None, attacker
+    assert "killed processes of honest during its turn: disqualified" in attacker["message"], attacker
+    assert honest["status"] == "passed" and honest["testsPassed"] == 1, honest
+    notes = honest["measurement"]["notes"]
+    assert any("were killed during the turn of last-word: left out" in note for note in notes), notes
+    assert 0 < honest["measurement"]["runs"] < 18, honest["measurement"]
+    assert result["ranking"] == ["honest"] and result["comparison"] is None, result
+
+
 # A compare job: a solution that would frame a rival. Its process X (a group of its own, killed by the
 # driver's sweep between turns) has a child Y that joined the solution's own stopped group and dies with
 # X (a parent-death signal): were Y counted as a process of that group killed during the next turn, the

@@ -2,6 +2,7 @@
 
 import math
 import random
+from collections import Counter
 
 import pytest
 from test_channels import supervisor
@@ -251,9 +252,22 @@ def test_the_driver_refuses_a_split_that_is_not_a_short_list_of_positive_integer
         supervisor.checked_block_rounds(block_rounds)
 
 
-def test_the_driver_starts_a_blocks_processes_in_a_fresh_random_order(monkeypatch):
-    """A fixed start order was not neutral (the later of two identical micro suites ran faster in
-    every block): every order turns up, and every solution gets its process once per block."""
+def test_every_solution_starts_in_every_position_about_equally_often():
+    """A start position is not neutral (the later of two identical micro suites ran faster in every
+    block): over a job's blocks each solution takes each position equally often, give or take one,
+    and the orders themselves are random."""
+    for count, blocks in [(2, 12), (3, 12), (3, 5), (8, 12), (2, 1)]:
+        orders = supervisor.start_orders(count, blocks)
+        assert len(orders) == blocks and all(sorted(order) == list(range(count)) for order in orders)
+        for position in range(count):
+            taken = Counter(order[position] for order in orders)
+            low, high = blocks // count, -(-blocks // count)
+            assert all(low <= taken[index] <= high for index in range(count)), (count, blocks, taken)
+    firsts = Counter(tuple(supervisor.start_orders(3, 3)[0]) for _ in range(300))
+    assert len(firsts) == 6, firsts
+
+
+def test_a_block_starts_its_processes_in_the_order_given(monkeypatch):
     started: list[int] = []
 
     class Recorded:
@@ -265,14 +279,36 @@ def test_the_driver_starts_a_blocks_processes_in_a_fresh_random_order(monkeypatc
 
     monkeypatch.setattr(supervisor, "Entrant", Recorded)
     monkeypatch.setattr(supervisor, "take_turn", lambda entrant, rivals, action: action())
-    job = {"solutions": [0, 1, 2]}
-    orders = set()
-    for _ in range(200):
-        started.clear()
-        entrants = supervisor.start_block(job, 0, [0, 1, 2], 3, {})
-        assert sorted(entrants) == [0, 1, 2] and sorted(started) == [0, 1, 2]
-        orders.add(tuple(started))
-    assert len(orders) == 6
+    entrants = supervisor.start_block({"solutions": [0, 1, 2]}, 0, [2, 0, 1], 3, {})
+    assert started == [2, 0, 1] and list(entrants) == [2, 0, 1]
+
+
+def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypatch):
+    """A process that outlives its harness could kill a stopped rival while its entrant finishes: each
+    finish is a turn (`take_turn`) against those still to finish, and what that turn found (a rival
+    lost, a rival harmed) is in every frame of the block."""
+    turns = []
+
+    class Finishing:
+        def __init__(self, name):
+            self.name, self.lost_to, self.harmed = name, None, []
+
+        def finish(self, _deadline):
+            return {"solution": self.name}
+
+    def take_turn(entrant, rivals, action):
+        turns.append((entrant.name, [rival.name for rival in rivals]))
+        if entrant.name == "b":
+            rivals[0].lost_to, entrant.harmed = "b", ["c"]
+        return action()
+
+    monkeypatch.setattr(supervisor, "take_turn", take_turn)
+    entrants = {1: Finishing("b"), 2: Finishing("c"), 0: Finishing("a")}
+    frames = supervisor.finish_block(entrants, 1.0)
+    assert turns == [("b", ["c", "a"]), ("c", ["a"]), ("a", [])]
+    assert frames[1] == {"solution": "b", "lostTo": None, "harmed": ["c"]}
+    assert frames[2] == {"solution": "c", "lostTo": "b", "harmed": []}
+    assert frames[0] == {"solution": "a", "lostTo": None, "harmed": []}
 
 
 def test_student_t_p_values_and_hodges_lehmann_by_hand():

@@ -535,7 +535,6 @@ class Entrant:
         if self.foreign_steps:
             message = f"another process wrote {self.foreign_steps} bytes into this solution's step pipe: discarded"
             frame["events"].append({"event": "note", "message": message})
-        frame["lostTo"], frame["harmed"] = self.lost_to, self.harmed
         for folder in self.folders:  # the next blocks' processes need the tmpfs space (build outputs)
             shutil.rmtree(folder, ignore_errors=True)
         return frame
@@ -557,13 +556,14 @@ def compare(job):
     grace_s = min(job["timeoutMs"] / 1000, 10.0)
     block_budget_s = job.get("budgetMs", 0) / 1000 / len(block_rounds)
     passing = list(range(count))
-    for block, rounds in enumerate(block_rounds):
-        entrants = start_block(job, block, passing, rounds, {"PYTHONHASHSEED": str(secrets.randbelow(2**32))})
+    for block, order in enumerate(start_orders(count, len(block_rounds))):
+        rounds, hash_seed = block_rounds[block], {"PYTHONHASHSEED": str(secrets.randbelow(2**32))}
+        entrants = start_block(job, block, [index for index in order if index in passing], rounds, hash_seed)
         measure_block(list(entrants.values()), rounds, block_budget_s, grace_s, progress)
+        for index, frame in finish_block(entrants, grace_s).items():
+            frames[index].append(frame)
         # A process killed during a rival's turn was no failure of its solution: it gets the next block.
         passing = [index for index, entrant in entrants.items() if entrant.stepping or entrant.lost_to]
-        for index, entrant in entrants.items():
-            frames[index].append(entrant.finish(time.monotonic() + grace_s))
     return {"solutions": frames}
 
 
@@ -579,13 +579,23 @@ def checked_block_rounds(block_rounds):
     return block_rounds
 
 
-def start_block(job, block, solutions, runs, block_env):
-    """A fresh process for each of `solutions` (indexes into the job's), validated and warmed up one
-    after the other, in a random order, while the earlier ones are stopped: a turn each (`take_turn`).
-    The order is drawn for each block because it is not neutral: in a fixed order, the later of two
-    identical micro suites ran 7 to 13 % faster in every block (`bench/RESULTS.md`, session 11)."""
+def start_orders(count, blocks):
+    """Each block's start order of the job's `count` solutions (indexes): rotations of one random order,
+    the blocks in a random sequence, so that every solution starts in every position equally often,
+    give or take one block. The order is not neutral: in a fixed order, the later of two identical
+    micro suites ran 7 to 13 % faster in every block (`bench/RESULTS.md`, session 11); drawn anew for
+    each block, one of two solutions would start second in 8 or more of 12 blocks 39 % of the time."""
+    first = random.sample(range(count), count)
+    orders = [first[block % count :] + first[: block % count] for block in range(blocks)]
+    random.shuffle(orders)
+    return orders
+
+
+def start_block(job, block, order, runs, block_env):
+    """A fresh process for each solution in `order` (indexes into the job's), validated and warmed up
+    one after the other, while the earlier ones are stopped: a turn each (`take_turn`)."""
     entrants = {}
-    for index in random.sample(solutions, len(solutions)):
+    for index in order:
         entrant = Entrant(job, block * len(job["solutions"]) + index, job["solutions"][index], runs, block_env)
         take_turn(entrant, list(entrants.values()), entrant.prepare)
         entrants[index] = entrant
@@ -606,16 +616,30 @@ def measure_block(entrants, rounds, budget_s, grace_s, progress):
         progress.round_done()
 
 
+def finish_block(entrants, grace_s):
+    """Each entrant, in its start order, reports and ends while those still to finish are stopped: a
+    turn like the others (`take_turn`), since a process of its solution that outlives the harness (by
+    EXIT_GRACE_S, while it holds the output pipes) could kill a stopped rival, whose block would then
+    be lost unseen. Returns each entrant's frame, with the block's `lostTo` and `harmed`."""
+    frames, waiting = {}, list(entrants.values())
+    for index, entrant in entrants.items():
+        waiting.remove(entrant)
+        frames[index] = take_turn(entrant, waiting, lambda e=entrant: e.finish(time.monotonic() + grace_s))
+    for index, entrant in entrants.items():
+        frames[index]["lostTo"], frames[index]["harmed"] = entrant.lost_to, entrant.harmed
+    return frames
+
+
 def take_turn(entrant, rivals, action):
-    """Run `action` (the entrant's validation or one timed run) while the rivals are stopped, between
-    two sweeps of the container (`kill_escaped`). A stopped process cannot end by itself: a rival's
-    process that was stopped before the turn and is gone after it was killed during it, by this
-    entrant's code (kill(-1) reaches every process of the user) or by the OOM killer. The rival then
+    """Run `action` (the entrant's validation, a timed run or its finish) while the rivals are
+    stopped, between two sweeps of the container (`kill_escaped`). A stopped process cannot end by
+    itself: a rival's process that was stopped before the turn and is gone after it was killed during
+    it, by this entrant's code (kill(-1) reaches every process of the user) or by the OOM killer. The rival then
     measures no more in this block, which is left out (not its failure), and a kill that was not the
-    memory limit's disqualifies this entrant."""
+    memory limit's disqualifies this entrant. Returns what `action` returned."""
     before = kill_escaped(rivals, running=entrant)
     oom_kills = entrant.oom_kills
-    action()
+    outcome = action()
     after = kill_escaped([*rivals, entrant])
     for rival in rivals:
         group = rival.supervision.proc.pid
@@ -624,6 +648,7 @@ def take_turn(entrant, rivals, action):
         rival.lose(entrant.name)
         if entrant.oom_kills == oom_kills:
             entrant.harm(rival.name)
+    return outcome
 
 
 class MeasureProgress:
