@@ -108,20 +108,12 @@ def merged_measurement(
     return merged
 
 
-def lost_to(outcome: ContainerOutcome) -> str | None:
-    """The solution during whose turn this process was killed (the driver's `lostTo`), if it was."""
+def void_with(outcome: ContainerOutcome) -> str | None:
+    """The rival with which this process's block was left out (the driver's `voidWith`): a stopped
+    process of one of the two died during the other's turn."""
     frame = outcome.frame
-    culprit = frame.get("lostTo") if isinstance(frame, dict) else None
-    return culprit if isinstance(culprit, str) else None
-
-
-def rivals_harmed(outcomes: list[ContainerOutcome]) -> list[str]:
-    """The solutions whose processes were killed during this one's turns (the driver's `harmed`)."""
-    names: set[str] = set()
-    for outcome in outcomes:
-        harmed = outcome.frame.get("harmed") if isinstance(outcome.frame, dict) else None
-        names.update(name for name in harmed or [] if isinstance(name, str))
-    return sorted(names)
+    rival = frame.get("voidWith") if isinstance(frame, dict) else None
+    return rival if isinstance(rival, str) else None
 
 
 def unmeasured(result: dict[str, Any], status: str, message: str) -> dict[str, Any]:
@@ -141,9 +133,8 @@ def solution_result(
 ) -> tuple[dict[str, Any], list[list[float]] | None] | Fault:
     """One solution's `/run`-shaped result over its processes (`rounds`: each block's), and its samples
     per process (None when not measured; an empty list for a process that timed nothing, so that block
-    i stays block i). A failure in any process is the solution's failure; a process killed during a
-    rival's turn is left out, and a solution whose turn killed a rival's process is disqualified."""
-    harmed = rivals_harmed(outcomes)
+    i stays block i). A failure in any process is the solution's failure; a block the driver left out
+    (a stopped process died during a rival's turn, or a rival's during its own) is left out here."""
     results: dict[int, dict[str, Any]] = {}
     for block, outcome in enumerate(outcomes):
         result = build_result(
@@ -159,19 +150,16 @@ def solution_result(
         )
         if isinstance(result, Fault):
             return result
-        if harmed:
-            message = f"its code killed processes of {', '.join(harmed)} during its turn: disqualified"
-            return unmeasured(result, "runtime_error", message), None
         last = result
-        if lost_to(outcome):
+        if void_with(outcome):
             continue
         if not result["passed"]:
             return result, None
         results[block] = result
-    culprits = sorted({name for outcome in outcomes if (name := lost_to(outcome))})
+    rivals = sorted({name for outcome in outcomes if (name := void_with(outcome))})
+    why = f"a stopped process of it or of {', '.join(rivals)} died during the other's turn (a kill: whose, cannot be told)"
     if not results:
-        message = f"every process of it was killed during the turn of {', '.join(culprits)}: not measured"
-        return unmeasured(last, "runtime_error", message), None
+        return unmeasured(last, "runtime_error", f"every block of it was left out: {why}; not measured"), None
     first = next(iter(results.values()))
     if first["measurement"] is None:
         return first, None
@@ -186,11 +174,9 @@ def solution_result(
         )
     except MalformedSamples as exc:
         return unmeasured(first, "runtime_error", f"the measurement report is not valid: {exc}"), None
-    if culprits:
-        lost = len(outcomes) - len(results)
-        first["measurement"]["notes"].append(
-            f"{lost} of its {len(outcomes)} processes were killed during the turn of {', '.join(culprits)}: left out"
-        )
+    if rivals:
+        left_out = len(outcomes) - len(results)
+        first["measurement"]["notes"].append(f"{left_out} of its {len(outcomes)} blocks were left out: {why}")
     first["meanExecutionTime"] = first["measurement"]["meanMs"]
     first["standardDeviation"] = first["measurement"]["stddevMs"]
     return first, per_process

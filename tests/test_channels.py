@@ -848,14 +848,14 @@ HONEST_ADD = "def add(a, b):\n    return a + b\n"
 ADD_TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 
 
-async def test_a_solution_that_kills_its_rivals_is_disqualified_and_the_rivals_still_measured(
+async def test_a_solution_that_kills_its_rival_in_every_block_leaves_neither_measured(
     client, container_runtime, require_image
 ):
     """The saboteur kills every process it may signal in each of its calls: the honest process of its
-    block, stopped, at its validation or at its first timed run (the block's processes start in a
-    random order). The supervisor (init) survives, so the job still reports; the honest
-    process it killed is left out of the honest figures, not counted as its failure; the saboteur is
-    disqualified and gets no further process. (gVisor lets it kill init: then nothing passes.)"""
+    block, stopped, at its validation or at its first timed run. The supervisor (init) survives, so the
+    job still reports. Whose doing a death was cannot be told (a stopped process can kill itself: see
+    the timer framer below), so each such block is left out for both: here every block, and neither is
+    measured nor ranked; the saboteur gains nothing. (gVisor lets it kill init: then nothing passes.)"""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "saboteur": SABOTEUR}, runs=18)
     honest, saboteur = result["byName"]["honest"], result["byName"]["saboteur"]
@@ -864,14 +864,11 @@ async def test_a_solution_that_kills_its_rivals_is_disqualified_and_the_rivals_s
         assert "before it reported a result" in saboteur["message"], saboteur
         return
     assert "sabotage sent" in saboteur["output"], saboteur
-    assert saboteur["passed"] is False and saboteur["status"] == "runtime_error", saboteur
-    assert "killed processes of honest during its turn: disqualified" in saboteur["message"], saboteur
-    assert saboteur["measurement"] is None
-    assert honest["status"] == "passed" and honest["testsPassed"] == 1, honest
-    notes = honest["measurement"]["notes"]
-    assert any("were killed during the turn of saboteur: left out" in note for note in notes), notes
-    assert 0 < honest["measurement"]["runs"] < 18, honest["measurement"]
-    assert result["ranking"] == ["honest"] and result["comparison"] is None, result
+    for entry, rival in ((honest, "saboteur"), (saboteur, "honest")):
+        assert entry["status"] == "runtime_error" and entry["measurement"] is None, entry
+        assert entry["testsPassed"] == 1 and entry["testsFailed"] == 0, entry
+        assert f"every block of it was left out: a stopped process of it or of {rival} died" in entry["message"]
+    assert result["ranking"] == [] and result["comparison"] is None, result
 
 
 # A compare job: a solution's process that outlives its harness. It holds the output pipes, so the
@@ -906,22 +903,82 @@ def add(a, b):
 """
 
 
-async def test_a_solution_that_kills_its_rival_after_its_own_harness_ended_is_disqualified(client, require_image):
+async def test_a_kill_during_a_finish_leaves_that_block_out_for_both(client, require_image):
     """Each solution finishes (reports and ends) as a turn of its own while those still to finish are
-    stopped; every solution starts, and so finishes, first in half of the blocks. The first time the
-    attacker's finish kills the stopped honest harness, the attacker is disqualified and that block is
-    left out of the honest figures; the honest solution is still measured."""
+    stopped; with two solutions each starts, and so finishes, first in 3 of the 6 blocks. In those the
+    attacker's finish kills the stopped honest harness, if that is still there (a harness that has
+    timed its last run may report and end on its own first): those blocks are left out for both, never
+    for one alone, and nobody is disqualified."""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "last-word": LAST_WORD}, runs=18)
     honest, attacker = result["byName"]["honest"], result["byName"]["last-word"]
     assert "waiting for the harness to end" in attacker["output"], attacker
-    assert attacker["status"] == "runtime_error" and attacker["measurement"] is None, attacker
-    assert "killed processes of honest during its turn: disqualified" in attacker["message"], attacker
-    assert honest["status"] == "passed" and honest["testsPassed"] == 1, honest
-    notes = honest["measurement"]["notes"]
-    assert any("were killed during the turn of last-word: left out" in note for note in notes), notes
-    assert 0 < honest["measurement"]["runs"] < 18, honest["measurement"]
-    assert result["ranking"] == ["honest"] and result["comparison"] is None, result
+    runs = honest["measurement"]["runs"]
+    assert runs in (9, 12, 15, 18) and attacker["measurement"]["runs"] == runs, result
+    for entry, rival in ((honest, "last-word"), (attacker, "honest")):
+        assert entry["status"] == "passed", entry
+        why = f"{(18 - runs) // 3} of its 6 blocks were left out: a stopped process of it or of {rival} died"
+        assert runs == 18 or any(why in note for note in entry["measurement"]["notes"]), entry["measurement"]
+    assert set(result["ranking"]) == {"honest", "last-word"} and result["comparison"] is not None, result
+
+
+TIMER_FRAMER = """import ctypes
+import os
+import signal
+import time
+
+
+class SigEvent(ctypes.Structure):
+    _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int), ("notify", ctypes.c_int), ("pad", ctypes.c_byte * 48)]
+
+
+class TimeSpec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+
+
+class TimerSpec(ctypes.Structure):
+    _fields_ = [("interval", TimeSpec), ("value", TimeSpec)]
+
+
+def leave_a_child_that_kills_itself_later(after_ns):
+    if os.fork():
+        return
+    libc, timer = ctypes.CDLL(None, use_errno=True), ctypes.c_void_p()
+    event = SigEvent(signo=signal.SIGKILL, notify=0)  # SIGEV_SIGNAL
+    assert libc.timer_create(time.CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(timer)) == 0
+    assert libc.timer_settime(timer, 0, ctypes.byref(TimerSpec(value=TimeSpec(0, after_ns))), None) == 0
+    time.sleep(1000)
+
+
+for tenth in range(1, 9):
+    leave_a_child_that_kills_itself_later(tenth * 100_000_000)
+print("timers armed")
+
+
+def add(a, b):
+    return a + b
+"""
+
+
+async def test_a_solution_that_kills_itself_while_stopped_frames_no_rival(client, require_image):
+    """The framer's children each arm a timer (timer_create) that sends them SIGKILL 0.1 to 0.8 s after
+    its import: a stopped process then dies during whatever turn runs, and before session 12 the
+    driver disqualified the honest solution whose turn it was and ranked the framer alone. Now a block
+    with such a death is left out for both: the framer gains nothing, and the honest solution is never
+    disqualified nor ranked behind it."""
+    require_image("python")
+    result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "framer": TIMER_FRAMER}, runs=36)
+    honest, framer = result["byName"]["honest"], result["byName"]["framer"]
+    assert "timers armed" in framer["output"], framer
+    assert "disqualified" not in (honest["message"] or ""), honest
+    assert result["ranking"] != ["framer"], result
+    left_out = "a stopped process of it or of framer died during the other's turn"
+    if honest["measurement"] is None:
+        assert left_out in honest["message"] and framer["measurement"] is None, result
+        assert result["ranking"] == [], result
+    else:
+        assert any(left_out in note for note in honest["measurement"]["notes"]), honest["measurement"]
+        assert honest["measurement"]["runs"] == framer["measurement"]["runs"] < 36, result
 
 
 # A compare job: a solution that would frame a rival. Its process X (a group of its own, killed by the

@@ -285,30 +285,31 @@ def test_a_block_starts_its_processes_in_the_order_given(monkeypatch):
 
 def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypatch):
     """A process that outlives its harness could kill a stopped rival while its entrant finishes: each
-    finish is a turn (`take_turn`) against those still to finish, and what that turn found (a rival
-    lost, a rival harmed) is in every frame of the block."""
+    finish is a turn (`take_turn`) against those still to finish, and a block left out in a finish is
+    in the frames, the finished entrant's too."""
     turns = []
 
     class Finishing:
         def __init__(self, name):
-            self.name, self.lost_to, self.harmed = name, None, []
+            self.name, self.void_with = name, None
 
         def finish(self, _deadline):
             return {"solution": self.name}
 
     def take_turn(entrant, rivals, action):
         turns.append((entrant.name, [rival.name for rival in rivals]))
-        if entrant.name == "b":
-            rivals[0].lost_to, entrant.harmed = "b", ["c"]
-        return action()
+        frame = action()
+        if entrant.name == "b":  # c died, stopped, during b's finish
+            rivals[0].void_with, entrant.void_with = "b", "c"
+        return frame
 
     monkeypatch.setattr(supervisor, "take_turn", take_turn)
     entrants = {1: Finishing("b"), 2: Finishing("c"), 0: Finishing("a")}
     frames = supervisor.finish_block(entrants, 1.0)
     assert turns == [("b", ["c", "a"]), ("c", ["a"]), ("a", [])]
-    assert frames[1] == {"solution": "b", "lostTo": None, "harmed": ["c"]}
-    assert frames[2] == {"solution": "c", "lostTo": "b", "harmed": []}
-    assert frames[0] == {"solution": "a", "lostTo": None, "harmed": []}
+    assert frames[1] == {"solution": "b", "voidWith": "c"}
+    assert frames[2] == {"solution": "c", "voidWith": "b"}
+    assert frames[0] == {"solution": "a", "voidWith": None}
 
 
 def test_student_t_p_values_and_hodges_lehmann_by_hand():
@@ -320,3 +321,37 @@ def test_student_t_p_values_and_hodges_lehmann_by_hand():
     assert stats.t_two_sided_p(0.0, 4) == 1.0
     assert stats.hodges_lehmann([float(d) for d in range(1, 11)]) == 5.5
     assert stats.hodges_lehmann([0.0, 0.0, 0.0, 100.0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("oom_kill", "turn_fails", "voided"),
+    [
+        (False, False, {"stopped": "running", "running": "stopped"}),
+        (True, False, {"stopped": "running"}),
+        (False, True, {"stopped": "running"}),
+    ],
+)
+def test_a_rival_process_gone_after_a_turn_leaves_the_block_out_for_both(monkeypatch, oom_kill, turn_fails, voided):
+    """A stopped process can die by itself (a POSIX timer it armed sends it SIGKILL), so a death during
+    another's turn proves nothing about whose doing it was: neither is blamed, the block is left out for
+    both. The victim's alone when the OOM killer did it, or when the turn ended in its own failure."""
+
+    class Turning:
+        def __init__(self, name, pid):
+            self.name, self.void_with, self.stepping, self.oom_kills = name, None, True, 0
+            self.supervision = type("Supervision", (), {"proc": type("Proc", (), {"pid": pid})})
+
+        def void(self, rival):
+            self.void_with, self.stepping = rival, False
+
+    running, stopped = Turning("running", 10), Turning("stopped", 20)
+    sweeps = iter([{10: {10}, 20: {20, 21}}, {10: {10}, 20: {20}}])
+    monkeypatch.setattr(supervisor, "kill_escaped", lambda entrants, running=None: next(sweeps))
+
+    def turn():
+        running.oom_kills += oom_kill
+        running.stepping = not turn_fails
+        return "done"
+
+    assert supervisor.take_turn(running, [stopped], turn) == "done"
+    assert {e.name: e.void_with for e in (running, stopped) if e.void_with} == voided

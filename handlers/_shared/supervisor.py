@@ -444,8 +444,7 @@ class Entrant:
         self.stepping = False
         self.oom_kills = 0
         self.foreign_steps = 0
-        self.lost_to = None  # the solution during whose turn a process of this one was killed
-        self.harmed = []  # the solutions whose processes were killed during this one's turns
+        self.void_with = None  # the rival with which this entrant's block is left out (`void`)
 
     def active(self, action):
         """Run `action` (this entrant alone is running meanwhile) and count the OOM kills in it."""
@@ -474,15 +473,11 @@ class Entrant:
         except ProcessLookupError:
             pass
 
-    def lose(self, culprit):
-        """A process of this stopped entrant was killed during `culprit`'s turn: it measures no more in
-        this block, which is left out of its figures (not its failure)."""
-        self.lost_to, self.stepping = culprit, False
-        kill_group(self.supervision.proc)
-
-    def harm(self, victim):
-        """This entrant's turn killed a stopped rival's process: it is disqualified."""
-        self.harmed.append(victim)
+    def void(self, rival):
+        """A stopped process of this entrant or of `rival` died during the other's turn: this entrant
+        measures no more in this block, which is left out of its figures (not its failure), and gets
+        the next block. Who caused the death cannot be told (`take_turn`), so neither is blamed."""
+        self.void_with = self.void_with or rival
         self.stepping = False
         kill_group(self.supervision.proc)
 
@@ -562,8 +557,8 @@ def compare(job):
         measure_block(list(entrants.values()), rounds, block_budget_s, grace_s, progress)
         for index, frame in finish_block(entrants, grace_s).items():
             frames[index].append(frame)
-        # A process killed during a rival's turn was no failure of its solution: it gets the next block.
-        passing = [index for index, entrant in entrants.items() if entrant.stepping or entrant.lost_to]
+        # A block left out (`void`) was no failure of its solution: it gets the next block.
+        passing = [index for index, entrant in entrants.items() if entrant.stepping or entrant.void_with]
     return {"solutions": frames}
 
 
@@ -610,7 +605,7 @@ def measure_block(entrants, rounds, budget_s, grace_s, progress):
         if not active or time.monotonic() - started > budget_s:
             break
         for entrant in random.sample(active, len(active)):
-            if entrant.stepping:  # not disqualified, nor stopped by a rival, earlier in this round
+            if entrant.stepping:  # its block not left out earlier in this round
                 rivals = [other for other in entrants if other is not entrant]
                 take_turn(entrant, rivals, lambda e=entrant: e.step(started + budget_s + grace_s))
         progress.round_done()
@@ -620,23 +615,26 @@ def finish_block(entrants, grace_s):
     """Each entrant, in its start order, reports and ends while those still to finish are stopped: a
     turn like the others (`take_turn`), since a process of its solution that outlives the harness (by
     EXIT_GRACE_S, while it holds the output pipes) could kill a stopped rival, whose block would then
-    be lost unseen. Returns each entrant's frame, with the block's `lostTo` and `harmed`."""
+    be lost unseen. Returns each entrant's frame, with the rival its block was left out with, if it was
+    (`voidWith`)."""
     frames, waiting = {}, list(entrants.values())
     for index, entrant in entrants.items():
         waiting.remove(entrant)
         frames[index] = take_turn(entrant, waiting, lambda e=entrant: e.finish(time.monotonic() + grace_s))
     for index, entrant in entrants.items():
-        frames[index]["lostTo"], frames[index]["harmed"] = entrant.lost_to, entrant.harmed
+        frames[index]["voidWith"] = entrant.void_with
     return frames
 
 
 def take_turn(entrant, rivals, action):
     """Run `action` (the entrant's validation, a timed run or its finish) while the rivals are
-    stopped, between two sweeps of the container (`kill_escaped`). A stopped process cannot end by
-    itself: a rival's process that was stopped before the turn and is gone after it was killed during
-    it, by this entrant's code (kill(-1) reaches every process of the user) or by the OOM killer. The rival then
-    measures no more in this block, which is left out (not its failure), and a kill that was not the
-    memory limit's disqualifies this entrant. Returns what `action` returned."""
+    stopped, between two sweeps of the container (`kill_escaped`). A rival's process that was stopped
+    before the turn and is gone after it died during it: killed by this entrant's code (kill(-1)
+    reaches every process of the user), by the OOM killer, or by itself: a stopped process can still
+    be sent SIGKILL by a POSIX timer it armed (timer_create), and so frame whoever runs then. Whose
+    doing it was cannot be told, so the block is left out for both (`void`), unless the OOM killer
+    did it (the victim's alone) or this entrant's turn ended in its own failure (which stands): a
+    kill gains neither of them anything. Returns what `action` returned."""
     before = kill_escaped(rivals, running=entrant)
     oom_kills = entrant.oom_kills
     outcome = action()
@@ -645,9 +643,9 @@ def take_turn(entrant, rivals, action):
         group = rival.supervision.proc.pid
         if not rival.stepping or not before.get(group, set()) - after.get(group, set()):
             continue
-        rival.lose(entrant.name)
-        if entrant.oom_kills == oom_kills:
-            entrant.harm(rival.name)
+        rival.void(entrant.name)
+        if entrant.oom_kills == oom_kills and entrant.stepping:
+            entrant.void(rival.name)
     return outcome
 
 
