@@ -379,7 +379,10 @@ def test_colours_and_progress_only_on_a_terminal_and_never_with_no_color(daemon,
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_ctrl_c_stops_the_run_and_removes_its_container(daemon, suite, command):
-    """validate: the request is dropped, so the daemon removes its container; run: the job is cancelled."""
+    """validate: the request is dropped, so the daemon removes its container; run: the job is cancelled.
+    The interrupt waits for this command's own container: one an earlier test left being removed does
+    not count (with it, the interrupt came while the CLI was still importing)."""
+    earlier = set(leftover_containers(CLI_INSTANCE))
     process = subprocess.Popen(
         [str(PHRONOSD), command, "sleeping.py", "--tests", "test_solution.py"],
         cwd=suite,
@@ -389,9 +392,9 @@ def test_ctrl_c_stops_the_run_and_removes_its_container(daemon, suite, command):
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not leftover_containers(CLI_INSTANCE) and time.monotonic() < deadline:
+    while not set(leftover_containers(CLI_INSTANCE)) - earlier and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert leftover_containers(CLI_INSTANCE), "the container never started"
+    assert set(leftover_containers(CLI_INSTANCE)) - earlier, "the container never started"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130 and "phronosd: interrupted" in stderr, stderr
