@@ -848,6 +848,18 @@ HONEST_ADD = "def add(a, b):\n    return a + b\n"
 ADD_TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 
 
+def assert_every_block_left_out(result, first, second):
+    """Both solutions passed their tests, and every block was left out for both: neither is measured
+    nor ranked."""
+    for name, rival in ((first, second), (second, first)):
+        entry = result["byName"][name]
+        assert entry["status"] == "runtime_error" and entry["measurement"] is None, entry
+        assert entry["testsPassed"] == 1 and entry["testsFailed"] == 0, entry
+        why = f"every block of it was left out: a stopped process of it or of {rival} was killed or signalled"
+        assert why in entry["message"], entry
+    assert result["ranking"] == [] and result["comparison"] is None, result
+
+
 async def test_a_solution_that_kills_its_rival_in_every_block_leaves_neither_measured(
     client, container_runtime, require_image
 ):
@@ -864,11 +876,37 @@ async def test_a_solution_that_kills_its_rival_in_every_block_leaves_neither_mea
         assert "before it reported a result" in saboteur["message"], saboteur
         return
     assert "sabotage sent" in saboteur["output"], saboteur
-    for entry, rival in ((honest, "saboteur"), (saboteur, "honest")):
-        assert entry["status"] == "runtime_error" and entry["measurement"] is None, entry
-        assert entry["testsPassed"] == 1 and entry["testsFailed"] == 0, entry
-        assert f"every block of it was left out: a stopped process of it or of {rival} died" in entry["message"]
-    assert result["ranking"] == [] and result["comparison"] is None, result
+    assert_every_block_left_out(result, "honest", "saboteur")
+
+
+# A compare job: a signal that a stopped process keeps pending until it is continued for its own turn.
+SIGNALLER = """import contextlib
+import os
+import signal
+
+
+def add(a, b):
+    with contextlib.suppress(ProcessLookupError):  # none left to signal
+        os.kill(-1, signal.SIGTERM)  # every other process of the user but init
+    print("signal sent")
+    return a + b
+"""
+
+
+async def test_a_signal_left_pending_at_a_stopped_rival_leaves_the_block_out_for_both(
+    client, container_runtime, require_image
+):
+    """SIGTERM to the stopped honest harness stays pending; continued for its own turn, the harness
+    would end there, as if by its own fault, and the signaller be ranked alone (session 10's review).
+    The driver finds the pending signal at the end of the signaller's turn: the block is left out for
+    both, here every block."""
+    require_image("python")
+    result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "signaller": SIGNALLER}, runs=18)
+    signaller = result["byName"]["signaller"]
+    if container_runtime == "runsc":
+        pytest.xfail("gVisor's /proc shows no pending signals (SigPnd, ShdPnd): not found there (handlers/README.md)")
+    assert "signal sent" in signaller["output"], signaller
+    assert_every_block_left_out(result, "honest", "signaller")
 
 
 # A compare job: a solution's process that outlives its harness. It holds the output pipes, so the
@@ -905,21 +943,25 @@ def add(a, b):
 
 async def test_a_kill_during_a_finish_leaves_that_block_out_for_both(client, require_image):
     """Each solution finishes (reports and ends) as a turn of its own while those still to finish are
-    stopped; with two solutions each starts, and so finishes, first in 3 of the 6 blocks. In those the
-    attacker's finish kills the stopped honest harness, if that is still there (a harness that has
-    timed its last run may report and end on its own first): those blocks are left out for both, never
-    for one alone, and nobody is disqualified."""
+    stopped; with two solutions each finishes first in 3 of the 6 blocks. In those the attacker's
+    finish kills the stopped honest harness, if that is still there (a harness that has timed its last
+    run may report and end on its own first, and then its child acts in that step's turn, in any
+    block): such blocks are left out for both, never for one alone, and nobody is disqualified."""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "last-word": LAST_WORD}, runs=18)
     honest, attacker = result["byName"]["honest"], result["byName"]["last-word"]
     assert "waiting for the harness to end" in attacker["output"], attacker
-    runs = honest["measurement"]["runs"]
-    assert runs in (9, 12, 15, 18) and attacker["measurement"]["runs"] == runs, result
+    runs = [(entry["measurement"] or {}).get("runs", 0) for entry in (honest, attacker)]
+    assert runs[0] == runs[1] and runs[0] % 3 == 0, result
     for entry, rival in ((honest, "last-word"), (attacker, "honest")):
-        assert entry["status"] == "passed", entry
-        why = f"{(18 - runs) // 3} of its 6 blocks were left out: a stopped process of it or of {rival} died"
-        assert runs == 18 or any(why in note for note in entry["measurement"]["notes"]), entry["measurement"]
-    assert set(result["ranking"]) == {"honest", "last-word"} and result["comparison"] is not None, result
+        why = f"a stopped process of it or of {rival} was killed or signalled during the other's turn"
+        if runs[0] == 0:
+            assert f"every block of it was left out: {why}" in entry["message"], entry
+        else:
+            assert entry["status"] == "passed", entry
+            left_out = f"{(18 - runs[0]) // 3} of its 6 blocks were left out: {why}"
+            assert runs[0] == 18 or any(left_out in note for note in entry["measurement"]["notes"]), entry
+    assert result["ranking"] == [] if runs[0] == 0 else set(result["ranking"]) == {"honest", "last-word"}, result
 
 
 TIMER_FRAMER = """import ctypes
@@ -972,7 +1014,7 @@ async def test_a_solution_that_kills_itself_while_stopped_frames_no_rival(client
     assert "timers armed" in framer["output"], framer
     assert "disqualified" not in (honest["message"] or ""), honest
     assert result["ranking"] != ["framer"], result
-    left_out = "a stopped process of it or of framer died during the other's turn"
+    left_out = "a stopped process of it or of framer was killed or signalled during the other's turn"
     if honest["measurement"] is None:
         assert left_out in honest["message"] and framer["measurement"] is None, result
         assert result["ranking"] == [], result

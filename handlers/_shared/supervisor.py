@@ -53,6 +53,12 @@ CGROUP_V1 = "/sys/fs/cgroup"
 LIVE_EVENTS = ("phase", "progress")
 CONTROL_EVENTS = ("ready", "stepping", "step_done")
 STOP_WAIT_S = 1.0  # a process in uninterruptible sleep stops only when it leaves it
+# Signals that, pending at a stopped process, neither end nor disturb it once it is continued: those
+# whose default action is to ignore them (Go preempts with SIGURG) and the stop and continue family.
+HARMLESS_PENDING = frozenset(
+    {signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP}
+    | {signal.SIGTTIN, signal.SIGTTOU}
+)
 KILL_ROUNDS = 50  # a process that keeps forking is still bounded by the container's pids limit
 MAX_COMPARE_BLOCKS = 64  # a compare job's blocks: the daemon sends a few (a language's compare_processes)
 POOLED_ENV = "PHRONOSD_POOLED"  # set on pooled containers: JSON of the language's environment
@@ -629,24 +635,55 @@ def finish_block(entrants, grace_s):
 def take_turn(entrant, rivals, action):
     """Run `action` (the entrant's validation, a timed run or its finish) while the rivals are
     stopped, between two sweeps of the container (`kill_escaped`). A rival's process that was stopped
-    before the turn and is gone after it died during it: killed by this entrant's code (kill(-1)
-    reaches every process of the user), by the OOM killer, or by itself: a stopped process can still
-    be sent SIGKILL by a POSIX timer it armed (timer_create), and so frame whoever runs then. Whose
-    doing it was cannot be told, so the block is left out for both (`void`), unless the OOM killer
-    did it (the victim's alone) or this entrant's turn ended in its own failure (which stands): a
-    kill gains neither of them anything. Returns what `action` returned."""
+    before the turn and is gone after it died during it; one with a signal pending (`signalled`) would
+    take it when continued for its own turn (SIGTERM ends a Go binary, SIGINT raises in Python). Either
+    is this entrant's code (kill(-1) reaches every process of the user), the OOM killer (a death), or
+    the rival itself: a stopped process does not run, but a POSIX timer it armed (timer_create) still
+    signals it, SIGKILL included, at a time it chose, and so frames whoever runs then. Whose doing it
+    was cannot be told, so the block is left out for both (`void`), unless the OOM killer did it (the
+    victim's alone) or this entrant's turn ended in its own failure (which stands): neither gains
+    anything. Returns what `action` returned."""
     before = kill_escaped(rivals, running=entrant)
     oom_kills = entrant.oom_kills
     outcome = action()
     after = kill_escaped([*rivals, entrant])
+    pending = signalled([rival for rival in rivals if rival.stepping])
     for rival in rivals:
         group = rival.supervision.proc.pid
-        if not rival.stepping or not before.get(group, set()) - after.get(group, set()):
+        killed = before.get(group, set()) - after.get(group, set())
+        if not rival.stepping or not (killed or group in pending):
             continue
         rival.void(entrant.name)
-        if entrant.oom_kills == oom_kills and entrant.stepping:
+        if entrant.stepping and (group in pending or entrant.oom_kills == oom_kills):
             entrant.void(rival.name)
     return outcome
+
+
+def signalled(entrants):
+    """The process groups of `entrants` (stopped) in which a process or thread has a signal pending that
+    is not harmless (HARMLESS_PENDING)."""
+    groups = {entrant.supervision.proc.pid for entrant in entrants}
+    return {
+        group
+        for pid, _state, _parent, group in processes()
+        if group in groups and pending_signals(pid) - HARMLESS_PENDING
+    }
+
+
+def pending_signals(pid):
+    """The signals pending at a process, for the whole process or any of its threads (the `ShdPnd` and
+    `SigPnd` masks of /proc/<pid>/task/<tid>/status); none when it is gone."""
+    mask = 0
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{pid}/task/{tid}/status", "rb") as status,
+            ):
+                for line in status:
+                    if line.startswith((b"SigPnd:", b"ShdPnd:")):
+                        mask |= int(line.split()[1], 16)
+    return {number + 1 for number in range(64) if mask >> number & 1}
 
 
 class MeasureProgress:
