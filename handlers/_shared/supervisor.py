@@ -480,9 +480,9 @@ class Entrant:
             pass
 
     def void(self, rival):
-        """A stopped process of this entrant or of `rival` died during the other's turn: this entrant
-        measures no more in this block, which is left out of its figures (not its failure), and gets
-        the next block. Who caused the death cannot be told (`take_turn`), so neither is blamed."""
+        """A stopped process of this entrant or of `rival` was killed or signalled during the other's
+        turn: this entrant measures no more in this block, which is left out of its figures (not its
+        failure), and gets the next block. Who did it cannot be told (`take_turn`): neither is blamed."""
         self.void_with = self.void_with or rival
         self.stepping = False
         kill_group(self.supervision.proc)
