@@ -431,4 +431,6 @@ async def test_bytes_the_tests_write_into_the_step_pipe_are_not_steps(client):
         assert by_name[name]["measurement"]["runs"] == 20, by_name[name]
         assert not [note for note in by_name[name]["notes"] if "step pipe" in note], by_name[name]["notes"]
     [writer] = result["comparison"]["results"]
-    assert writer["ratio"] > 1, writer  # its write system call, once a run: the bytes were written
+    # Its write system call, once a run: the bytes were written, so its runs cannot be faster (a wide
+    # interval, on a noisy machine, may put the ratio itself just under 1: 0.994 in one CI run).
+    assert writer["verdict"] != "faster" and writer["ci95"][1] > 1, writer
