@@ -109,8 +109,8 @@ def merged_measurement(
 
 
 def void_with(outcome: ContainerOutcome) -> str | None:
-    """The rival with which this process's block was left out (the driver's `voidWith`): a stopped
-    process of one of the two was killed or signalled during the other's turn."""
+    """The rival with which this process's block was left out (the driver's `voidWith`): the OOM
+    killer killed a stopped process of one of the two during the other's turn."""
     frame = outcome.frame
     rival = frame.get("voidWith") if isinstance(frame, dict) else None
     return rival if isinstance(rival, str) else None
@@ -134,8 +134,8 @@ def solution_result(
     """One solution's `/run`-shaped result over its processes (`rounds`: each block's), and its samples
     per process (None when not measured; an empty list for a process that timed nothing, so that block
     i stays block i). A failure in any process is the solution's failure; a block the driver left out
-    (a stopped process killed or signalled during a rival's turn, or a rival's during its own) is
-    left out here."""
+    (the OOM killer killed a stopped process of it during a rival's turn, or a rival's during its
+    own) is left out here."""
     results: dict[int, dict[str, Any]] = {}
     for block, outcome in enumerate(outcomes):
         result = build_result(
@@ -159,8 +159,8 @@ def solution_result(
         results[block] = result
     rivals = sorted({name for outcome in outcomes if (name := void_with(outcome))})
     why = (
-        f"a stopped process of it or of {', '.join(rivals)} was killed or signalled during the other's turn"
-        " (by one of the two: which, cannot be told)"
+        f"the out-of-memory killer killed a stopped process of it or of {', '.join(rivals)} during the"
+        " other's turn (the container's memory is shared: whose memory it was, cannot be told)"
     )
     if not results:
         return unmeasured(last, "runtime_error", f"every block of it was left out: {why}; not measured"), None

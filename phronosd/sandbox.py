@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SANDBOX_USER = "65534:65534"
+# A compare job's container: its supervisor starts as root with these capabilities alone, to run each
+# solution under a user of its own (handlers/README.md, Compare jobs); the code under test never holds
+# any of them (no-new-privileges, and a change to a non-root user clears them).
+COMPARE_USER = "0:0"
+COMPARE_CAPABILITIES = ("SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER")
 LABEL = "phronosd"
 INSTANCE_LABEL = "phronosd.instance"
 STDERR_LIMIT = 64 << 10
@@ -203,10 +208,20 @@ class Sandbox:
         self.fixed_limit_runtimes: set[str] = set()  # runtimes that refused `docker update` (see relimit)
 
     def run_args(
-        self, name: str, image: str, language: Language, limits: Limits, pooled_env: str | None = None
+        self,
+        name: str,
+        image: str,
+        language: Language,
+        limits: Limits,
+        pooled_env: str | None = None,
+        compare: bool = False,
     ) -> list[str]:
+        """The `docker run` arguments; `compare`: a compare job's container, whose supervisor gives each
+        solution a user of its own."""
+
         def tmpfs(path: str, size_mb: int) -> str:
-            return f"{path}:rw,exec,nosuid,nodev,size={size_mb}m,uid=65534,gid=65534"
+            owner = "uid=0,gid=0" if compare else "uid=65534,gid=65534"
+            return f"{path}:rw,exec,nosuid,nodev,size={size_mb}m,{owner}"
 
         largest_file = max(language.work_tmpfs_mb, language.tmp_tmpfs_mb) << 20
         return [
@@ -239,10 +254,11 @@ class Sandbox:
             tmpfs("/tmp", language.tmp_tmpfs_mb),
             "--cap-drop",
             "ALL",
+            *(arg for capability in COMPARE_CAPABILITIES if compare for arg in ("--cap-add", capability)),
             "--security-opt",
             "no-new-privileges",
             "--user",
-            SANDBOX_USER,
+            COMPARE_USER if compare else SANDBOX_USER,
             "--ulimit",
             "nofile=1024:1024",
             "--ulimit",
@@ -274,7 +290,8 @@ class Sandbox:
         outcome = None
         try:
             started = time.monotonic()
-            proc = await self.docker.spawn(self.run_args(name, image, language, limits), stdin=True)
+            args = self.run_args(name, image, language, limits, compare=job["mode"] == "compare")
+            proc = await self.docker.spawn(args, stdin=True)
             payload, nonce = job_payload(job, limits)
             outcome = await self.attend(
                 name, proc, started, nonce, limits, measure_budget_ms, payload, on_event, entrants

@@ -90,14 +90,6 @@ def tier_ms(measurement: dict, runtime: str) -> float:
     return measurement["medianMs" if times_short_runs(runtime) else "minMs"]
 
 
-def protects_init(runtime: str) -> bool:
-    """Whether the container's init (the supervisor) is out of the reach of signals from the code under
-    test. Linux drops a signal sent inside a PID namespace to its init unless init handles it, and
-    `kill(-1)` spares init; gVisor (runsc, 2022) delivers SIGKILL to it, so there a solution can end
-    the container (and a compare job with it: no solution then passes; README: Isolation)."""
-    return runtime != "runsc"
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{MARKER}: run once under each container runtime listed in {RUNTIMES_VARIABLE} (tests/runtimes.py)"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from helpers import HANDLERS, compare, post, run, statuses, validate
-from runtimes import protects_init, reopens_harness_pipes
+from runtimes import reopens_harness_pipes
 
 from phronosd.sandbox import LiveEvents, ends_with_frame, extract_frame
 
@@ -761,8 +761,9 @@ async def test_a_frame_forged_on_the_container_stdout_is_never_the_verdict(clien
     }, result
 
 
-# A compare job: every solution runs under one user, so a rival can reach a dumpable harness's fds (the
-# JVM's) through /proc/<pid>/fd and write step bytes into its step pipe while it is stopped.
+# A compare job: a rival that would reach a dumpable harness's fds (the JVM's) through /proc/<pid>/fd
+# and write step bytes into its step pipe while it is stopped (it could while every solution ran under
+# one user).
 STEP_INJECTOR = """import java.io.*;
 import java.nio.file.*;
 
@@ -808,11 +809,12 @@ SHARED_TESTS = (
 )
 
 
-async def test_step_bytes_a_rival_writes_into_a_stopped_harness_are_discarded(client, require_image):
+async def test_a_rival_cannot_write_steps_into_a_stopped_harness(client, require_image):
     """The rival, once the other JVM of its block is there (stopped, after its warm-up or between its
-    turns: the block's processes start in a random order), writes 1000 bytes into every pipe of it;
-    each would have been a timed run of it that the driver did not ask for, run across its stop. The
-    driver takes them out before its turn."""
+    turns: the block's processes start in a random order), tries to write 1000 bytes into every pipe
+    of it, each a timed run of it that the driver did not ask for. Until session 13 it could (one user
+    for every solution), and the driver took the bytes out before each turn (a note said so); now the
+    JVM's fds are another user's: nothing gets in, and the honest solution has its 10 runs."""
     require_image("java")
     body = {
         "language": "java",
@@ -826,87 +828,103 @@ async def test_step_bytes_a_rival_writes_into_a_stopped_harness_are_discarded(cl
     honest = by_name["honest"]
     assert honest["status"] == by_name["rival"]["status"] == "passed", result
     assert honest["measurement"] is not None and honest["measurement"]["runs"] == 10, honest
-    assert any("into this solution's step pipe: discarded" in note for note in honest["notes"]), honest["notes"]
-    assert not any("step pipe" in note for note in by_name["rival"]["notes"]), by_name["rival"]["notes"]
+    for entry in by_name.values():
+        assert not any("step pipe" in note for note in entry["notes"]), entry["notes"]
 
 
-# A compare job: a solution's code can signal every process of the sandbox's user, its rivals' too.
-SABOTEUR = """import contextlib
-import os
+# A compare job: a solution's code that signals every process of the container it sees but its own
+# (each solution runs as a user of its own), the supervisor (init) first.
+SABOTEUR = """import os
 import signal
+
+REFUSED, REACHED = set(), set()
 
 
 def add(a, b):
-    for target in (1, -1):  # the supervisor (the container's init), then every other process of the user
-        for signum in (signal.SIGINT, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError):  # none left to signal
-                os.kill(target, signum)
-    print("sabotage sent")
+    own = os.getuid()
+    for name in ["1", *os.listdir("/proc")]:
+        try:
+            if not name.isdigit() or (name != "1" and os.stat(f"/proc/{name}").st_uid == own):
+                continue
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+                os.kill(int(name), signum)
+            REACHED.add(name)
+        except PermissionError:
+            REFUSED.add(name)
+        except ProcessLookupError:  # gone meanwhile
+            pass
+    print(f"signals refused at {len(REFUSED)} processes, delivered to {sorted(REACHED)}")
     return a + b
 """
 HONEST_ADD = "def add(a, b):\n    return a + b\n"
 ADD_TESTS = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 
 
-def assert_every_block_left_out(result, first, second):
-    """Both solutions passed their tests, and every block was left out for both: neither is measured
-    nor ranked."""
-    for name, rival in ((first, second), (second, first)):
+def assert_both_measured(result, first, second, runs):
+    """Both solutions passed, every run of every block measured (none left out), and both ranked."""
+    for name in (first, second):
         entry = result["byName"][name]
-        assert entry["status"] == "runtime_error" and entry["measurement"] is None, entry
-        assert entry["testsPassed"] == 1 and entry["testsFailed"] == 0, entry
-        why = f"every block of it was left out: a stopped process of it or of {rival} was killed or signalled"
-        assert why in entry["message"], entry
-    assert result["ranking"] == [] and result["comparison"] is None, result
+        assert entry["status"] == "passed" and entry["measurement"]["runs"] == runs, entry
+        assert not any("left out" in note for note in entry["measurement"]["notes"]), entry
+    assert set(result["ranking"]) == {first, second} and result["comparison"] is not None, result
 
 
-async def test_a_solution_that_kills_its_rival_in_every_block_leaves_neither_measured(
-    client, container_runtime, require_image
-):
-    """The saboteur kills every process it may signal in each of its calls: the honest process of its
-    block, stopped, at its validation or at its first timed run. The supervisor (init) survives, so the
-    job still reports. Whose doing a death was cannot be told (a stopped process can kill itself: see
-    the timer framer below), so each such block is left out for both: here every block, and neither is
-    measured nor ranked; the saboteur gains nothing. (gVisor lets it kill init: then nothing passes.)"""
+async def test_a_solution_cannot_signal_its_rival_or_the_supervisor(client, require_image):
+    """Each solution runs as a user of its own: the saboteur's SIGTERM, SIGINT and SIGKILL to init and
+    to every process of the rival (stopped, or validating) are refused, under gVisor too (which would
+    deliver SIGKILL to init from the same user). Until this, such kills left blocks out for both, and a
+    pending SIGTERM went unseen under gVisor (the rival ended in its own turn, the saboteur ranked
+    alone)."""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "saboteur": SABOTEUR}, runs=18)
-    honest, saboteur = result["byName"]["honest"], result["byName"]["saboteur"]
-    if not protects_init(container_runtime):
-        assert saboteur["status"] == "runtime_error" and not honest["passed"], result
-        assert "before it reported a result" in saboteur["message"], saboteur
-        return
-    assert "sabotage sent" in saboteur["output"], saboteur
-    assert_every_block_left_out(result, "honest", "saboteur")
+    saboteur = result["byName"]["saboteur"]
+    assert "signals refused at " in saboteur["output"] and "delivered to []" in saboteur["output"], saboteur
+    assert "signals refused at 0 " not in saboteur["output"], saboteur
+    assert_both_measured(result, "honest", "saboteur", 18)
 
 
-# A compare job: a signal that a stopped process keeps pending until it is continued for its own turn.
-SIGNALLER = """import contextlib
-import os
-import signal
+# A compare job: a solution that looks into every folder of the container but its own, after checking
+# that it holds no capability (the supervisor, root there, held a few to switch to its user).
+PEEKER = """import os
+
+SEEN = []
+
+
+def unprivileged():
+    with open("/proc/self/status") as status:
+        caps = {line.split()[0]: int(line.split()[1], 16) for line in status if line.startswith("Cap")}
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return os.getuid() != 0 and os.getgroups() == [] and not any(caps.get(name) for name in ("CapPrm:", "CapEff:", "CapAmb:"))
+    return False
 
 
 def add(a, b):
-    with contextlib.suppress(ProcessLookupError):  # none left to signal
-        os.kill(-1, signal.SIGTERM)  # every other process of the user but init
-    print("signal sent")
-    return a + b
+    own = os.getuid()
+    for top in ("/work", "/tmp"):
+        for name in os.listdir(top):
+            path = os.path.join(top, name)
+            if os.stat(path).st_uid == own:
+                continue
+            try:
+                SEEN.append((path, os.listdir(path)))
+            except PermissionError:
+                SEEN.append((path, "refused"))
+    print("seen:", SEEN)
+    return a + b if unprivileged() and all(what == "refused" for _, what in SEEN) else 0
 """
 
 
-async def test_a_signal_left_pending_at_a_stopped_rival_leaves_the_block_out_for_both(
-    client, container_runtime, require_image
-):
-    """SIGTERM to the stopped honest harness stays pending; continued for its own turn, the harness
-    would end there, as if by its own fault, and the signaller be ranked alone (session 10's review).
-    The driver finds the pending signal at the end of the signaller's turn: the block is left out for
-    both, here every block."""
+async def test_a_solution_holds_no_capability_and_cannot_look_into_its_rivals_folders(client, require_image):
+    """The rival's folder (its solution, the harness's build output) and scratch space are its own
+    user's, mode 0700: the peeker, whose test fails if it can list any of them, or holds a capability
+    or can become root, passes, and saw some."""
     require_image("python")
-    result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "signaller": SIGNALLER}, runs=18)
-    signaller = result["byName"]["signaller"]
-    if container_runtime == "runsc":
-        pytest.xfail("gVisor's /proc shows no pending signals (SigPnd, ShdPnd): not found there (handlers/README.md)")
-    assert "signal sent" in signaller["output"], signaller
-    assert_every_block_left_out(result, "honest", "signaller")
+    result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "peeker": PEEKER}, runs=6)
+    peeker = result["byName"]["peeker"]
+    assert peeker["status"] == "passed", peeker
+    assert "'refused')" in peeker["output"], peeker
 
 
 # A compare job: a solution's process that outlives its harness. It holds the output pipes, so the
@@ -941,27 +959,14 @@ def add(a, b):
 """
 
 
-async def test_a_kill_during_a_finish_leaves_that_block_out_for_both(client, require_image):
-    """Each solution finishes (reports and ends) as a turn of its own while those still to finish are
-    stopped; with two solutions each finishes first in 3 of the 6 blocks. In those the attacker's
-    finish kills the stopped honest harness, if that is still there (a harness that has timed its last
-    run may report and end on its own first, and then its child acts in that step's turn, in any
-    block): such blocks are left out for both, never for one alone, and nobody is disqualified."""
+async def test_a_kill_after_its_harness_ended_reaches_no_rival(client, require_image):
+    """The attacker's process outlives its harness (it holds the output pipes for EXIT_GRACE_S) and then
+    kills every process of the container outside its group: refused at the rival's (its own user),
+    whether that is stopped for the attacker's finish or its last timed turn."""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "last-word": LAST_WORD}, runs=18)
-    honest, attacker = result["byName"]["honest"], result["byName"]["last-word"]
-    assert "waiting for the harness to end" in attacker["output"], attacker
-    runs = [(entry["measurement"] or {}).get("runs", 0) for entry in (honest, attacker)]
-    assert runs[0] == runs[1] and runs[0] % 3 == 0, result
-    for entry, rival in ((honest, "last-word"), (attacker, "honest")):
-        why = f"a stopped process of it or of {rival} was killed or signalled during the other's turn"
-        if runs[0] == 0:
-            assert f"every block of it was left out: {why}" in entry["message"], entry
-        else:
-            assert entry["status"] == "passed", entry
-            left_out = f"{(18 - runs[0]) // 3} of its 6 blocks were left out: {why}"
-            assert runs[0] == 18 or any(left_out in note for note in entry["measurement"]["notes"]), entry
-    assert result["ranking"] == [] if runs[0] == 0 else set(result["ranking"]) == {"honest", "last-word"}, result
+    assert "waiting for the harness to end" in result["byName"]["last-word"]["output"], result
+    assert_both_measured(result, "honest", "last-word", 18)
 
 
 TIMER_FRAMER = """import ctypes
@@ -1004,29 +1009,20 @@ def add(a, b):
 
 async def test_a_solution_that_kills_itself_while_stopped_frames_no_rival(client, require_image):
     """The framer's children each arm a timer (timer_create) that sends them SIGKILL 0.1 to 0.8 s after
-    its import: a stopped process then dies during whatever turn runs, and before session 12 the
-    driver disqualified the honest solution whose turn it was and ranked the framer alone. Now a block
-    with such a death is left out for both: the framer gains nothing, and the honest solution is never
-    disqualified nor ranked behind it."""
+    its import: a stopped process then dies during whatever turn runs. Before session 12 the driver
+    disqualified the honest solution whose turn it was and ranked the framer alone; in session 12 such a
+    block was left out for both. With a user per solution a death is its solution's own
+    doing (or the OOM killer's): both are measured in full."""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "framer": TIMER_FRAMER}, runs=36)
-    honest, framer = result["byName"]["honest"], result["byName"]["framer"]
-    assert "timers armed" in framer["output"], framer
-    assert "disqualified" not in (honest["message"] or ""), honest
-    assert result["ranking"] != ["framer"], result
-    left_out = "a stopped process of it or of framer was killed or signalled during the other's turn"
-    if honest["measurement"] is None:
-        assert left_out in honest["message"] and framer["measurement"] is None, result
-        assert result["ranking"] == [], result
-    else:
-        assert any(left_out in note for note in honest["measurement"]["notes"]), honest["measurement"]
-        assert honest["measurement"]["runs"] == framer["measurement"]["runs"] < 36, result
+    assert "timers armed" in result["byName"]["framer"]["output"], result
+    assert_both_measured(result, "honest", "framer", 36)
 
 
 # A compare job: a solution that would frame a rival. Its process X (a group of its own, killed by the
 # driver's sweep between turns) has a child Y that joined the solution's own stopped group and dies with
 # X (a parent-death signal): were Y counted as a process of that group killed during the next turn, the
-# rival whose turn it was would be taken for the killer. (X's death also orphans the group, and the
+# rival whose turn it was would have been taken for the killer until session 12. (X's death also orphans the group, and the
 # kernel sends an orphaned group with stopped processes SIGHUP, which the harness here ignores, and
 # SIGCONT, after which the driver stops the group again.)
 FRAMER = """import ctypes

@@ -267,12 +267,12 @@ def test_every_solution_starts_in_every_position_about_equally_often():
     assert len(firsts) == 6, firsts
 
 
-def test_a_block_starts_its_processes_in_the_order_given(monkeypatch):
-    started: list[int] = []
+def test_a_block_starts_its_processes_in_the_order_given_each_solution_as_its_own_user(monkeypatch):
+    started: list[tuple[int, int]] = []
 
     class Recorded:
-        def __init__(self, _job, _index, solution, _runs, _env):
-            started.append(solution)
+        def __init__(self, _job, _index, solution, _runs, _env, user):
+            started.append((solution, user - supervisor.FIRST_SOLUTION_USER))
 
         def prepare(self):
             pass
@@ -280,13 +280,13 @@ def test_a_block_starts_its_processes_in_the_order_given(monkeypatch):
     monkeypatch.setattr(supervisor, "Entrant", Recorded)
     monkeypatch.setattr(supervisor, "take_turn", lambda entrant, rivals, action: action())
     entrants = supervisor.start_block({"solutions": [0, 1, 2]}, 0, [2, 0, 1], 3, {})
-    assert started == [2, 0, 1] and list(entrants) == [2, 0, 1]
+    assert started == [(2, 2), (0, 0), (1, 1)] and list(entrants) == [2, 0, 1]
 
 
 def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypatch):
-    """A process that outlives its harness could kill a stopped rival while its entrant finishes: each
-    finish is a turn (`take_turn`) against those still to finish, and a block left out in a finish is
-    in the frames, the finished entrant's too."""
+    """A process of a solution outlives its harness by the exit grace: each finish is a turn
+    (`take_turn`) against those still to finish, and a block left out in a finish is in the frames,
+    the finished entrant's too."""
     turns = []
 
     class Finishing:
@@ -326,15 +326,18 @@ def test_student_t_p_values_and_hodges_lehmann_by_hand():
 @pytest.mark.parametrize(
     ("oom_kill", "turn_fails", "voided"),
     [
-        (False, False, {"stopped": "running", "running": "stopped"}),
-        (True, False, {"stopped": "running"}),
-        (False, True, {"stopped": "running"}),
+        (False, False, {}),
+        (True, False, {"stopped": "running", "running": "stopped"}),
+        (True, True, {"stopped": "running"}),
     ],
 )
-def test_a_rival_process_gone_after_a_turn_leaves_the_block_out_for_both(monkeypatch, oom_kill, turn_fails, voided):
-    """A stopped process can die by itself (a POSIX timer it armed sends it SIGKILL), so a death during
-    another's turn proves nothing about whose doing it was: neither is blamed, the block is left out for
-    both. The victim's alone when the OOM killer did it, or when the turn ended in its own failure."""
+def test_a_rival_process_gone_after_a_turn_is_its_own_doing_unless_the_oom_killer_acted(
+    monkeypatch, oom_kill, turn_fails, voided
+):
+    """No solution can signal another's processes (a user each), so a stopped process that died during
+    another's turn did it itself (a POSIX timer it armed): nothing is left out, and a harness of its
+    that died fails in its own turn. When the OOM killer acted in the turn, whose memory it was cannot
+    be told: the block is left out for both, the victim's alone when the turn ended in its own failure."""
 
     class Turning:
         def __init__(self, name, pid):

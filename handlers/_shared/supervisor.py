@@ -13,11 +13,19 @@ test never sees the nonce (the job is read from stdin before the harness starts,
 makes itself non-dumpable so /proc/<pid>/mem and fd are closed to it), so it cannot forge a line the
 daemon accepts; it can only take one away (then no frame: never a pass).
 
-Why init: the code under test runs as the same user as this process, and the kernel delivers a
-signal from inside the container to its init only when init handles it; this process handles none
-(`ignore_signals`), and `kill(-1)` spares init. So no solution can kill or stop the supervisor, and
-in a compare job kill the others' verdicts with it. As init it also inherits the orphans of the
-code under test, and reaps those that ended (`reap_orphans`).
+Why init: the code under test runs under another user than this process or, in a validation or a
+timed run, as the same one; and the kernel delivers a signal from inside the container to its init
+only when init handles it; this process handles none (`ignore_signals`), and `kill(-1)` spares init.
+So no solution can kill or stop the supervisor. As init it also inherits the orphans of the code
+under test, and reaps those that ended (`reap_orphans`).
+
+Why users: in a compare job each solution runs as a user of its own (`FIRST_SOLUTION_USER` plus its
+index), its folders its own (mode 0700). This process starts as root there, holding only the
+capabilities to switch users, signal them and hand them their files (phronosd/sandbox.py
+`COMPARE_CAPABILITIES`), which no code under test holds (a change to a non-root user clears them, and
+no-new-privileges keeps them from coming back). So no solution can signal, trace or open another's
+processes, read or plant files in its folders, or write into its step pipe: whatever befalls a
+solution's processes is its own doing, or the OOM killer's (`take_turn`).
 """
 
 import contextlib
@@ -53,12 +61,8 @@ CGROUP_V1 = "/sys/fs/cgroup"
 LIVE_EVENTS = ("phase", "progress")
 CONTROL_EVENTS = ("ready", "stepping", "step_done")
 STOP_WAIT_S = 1.0  # a process in uninterruptible sleep stops only when it leaves it
-# Signals that, pending at a stopped process, neither end nor disturb it once it is continued: those
-# whose default action is to ignore them (Go preempts with SIGURG) and the stop and continue family.
-HARMLESS_PENDING = frozenset(
-    {signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH, signal.SIGCONT, signal.SIGSTOP, signal.SIGTSTP}
-    | {signal.SIGTTIN, signal.SIGTTOU}
-)
+FIRST_SOLUTION_USER = 10000  # a compare job's solution i runs as user and group 10000 + i
+STEP_FIFO = "step"  # made in a compare process's scratch folder, unlinked once open (`opened_fifo`)
 KILL_ROUNDS = 50  # a process that keeps forking is still bounded by the container's pids limit
 MAX_COMPARE_BLOCKS = 64  # a compare job's blocks: the daemon sends a few (a language's compare_processes)
 POOLED_ENV = "PHRONOSD_POOLED"  # set on pooled containers: JSON of the language's environment
@@ -273,9 +277,11 @@ class Supervision:
 
     STAMPED = ("phase", "measured")  # events the supervisor stamps with its clock and cgroup figures
 
-    def __init__(self, channel, env, extra_fds=(), cwd=WORK_DIR):
-        """Start the harness; its job is in `env`, or (a pooled container) arrives later (`begin`)."""
+    def __init__(self, channel, env, extra_fds=(), cwd=WORK_DIR, user=None):
+        """Start the harness, as `user` (and its group alone) when given; its job is in `env`, or (a
+        pooled container) arrives later (`begin`)."""
         self.channel = channel
+        as_user = {} if user is None else {"user": user, "group": user, "extra_groups": []}
         self.proc = subprocess.Popen(
             [HARNESS],
             cwd=cwd,
@@ -285,6 +291,7 @@ class Supervision:
             stderr=subprocess.PIPE,
             pass_fds=(*channel.child_ends(), *extra_fds),
             start_new_session=True,
+            **as_user,
         )
         OWN_CHILDREN.add(self.proc.pid)
         channel.close_child_ends()
@@ -425,16 +432,17 @@ def supervise(job):
 
 class Entrant:
     """One process of one solution of a compare job: its own folder, scratch space and harness process
-    (solutions usually share module names), measured one timed run at a time when the driver says so.
-    The folders' names are not predictable, so that no solution's code can plant files (a conftest.py)
-    in the folder of a process that starts after it."""
+    (solutions usually share module names), run as the solution's own user, measured one timed run at
+    a time when the driver says so."""
 
-    def __init__(self, job, index, solution, runs, block_env):
+    def __init__(self, job, index, solution, runs, block_env, user):
         root = tempfile.mkdtemp(prefix=f"{index}-", dir=WORK_DIR)
         scratch = tempfile.mkdtemp(prefix=f"{index}-", dir="/tmp")
         self.folders = (root, scratch)
         write_files(solution["files"], root)
-        self.step_r, self.step_w = os.pipe()
+        os.mkfifo(os.path.join(scratch, STEP_FIFO), 0o600)
+        hand_over(self.folders, user)
+        self.step_r, self.step_w = opened_fifo(os.path.join(scratch, STEP_FIFO))
         env = {
             **job_env(job, solution),
             **job.get("env", {}),
@@ -444,7 +452,7 @@ class Entrant:
             "TMPDIR": scratch,
             "HOME": scratch,
         }
-        self.supervision = Supervision(ReportChannel(), env, extra_fds=(self.step_r,), cwd=root)
+        self.supervision = Supervision(ReportChannel(), env, extra_fds=(self.step_r,), cwd=root, user=user)
         self.supervision.begin(job)
         self.name = solution["name"]
         self.stepping = False
@@ -480,9 +488,9 @@ class Entrant:
             pass
 
     def void(self, rival):
-        """A stopped process of this entrant or of `rival` was killed or signalled during the other's
-        turn: this entrant measures no more in this block, which is left out of its figures (not its
-        failure), and gets the next block. Who did it cannot be told (`take_turn`): neither is blamed."""
+        """The OOM killer killed a stopped process of this entrant or of `rival` during the other's turn:
+        this entrant measures no more in this block, which is left out of its figures (not its failure),
+        and gets the next block. Whose memory it was cannot be told (`take_turn`): neither is blamed."""
         self.void_with = self.void_with or rival
         self.stepping = False
         kill_group(self.supervision.proc)
@@ -495,11 +503,11 @@ class Entrant:
             self.stop()
 
     def discard_foreign_steps(self):
-        """Take out of the step pipe what another process wrote into it while this harness was stopped:
-        a harness or test binary that is dumpable (the JVM, a Rust binary) has its fds open to any
-        process of the container's user through /proc/<pid>/fd, so a rival solution can write step
-        bytes into it, each a timed run the driver did not ask for (run across a stop, its time taking
-        in the others' turns). The supervisor keeps the read end for this; the harness is stopped."""
+        """Take out of the step pipe what was written into it besides the driver's steps: each byte a
+        timed run the driver did not ask for, run across a stop (its time taking in the others'
+        turns). Only the solution's own code can: its harness's fds are open to its own user alone
+        (through /proc/<pid>/fd), and its processes outside the harness's group are killed before any
+        other solution's turn. The supervisor keeps the read end for this; the harness is stopped."""
         while select.select([self.step_r], [], [], 0)[0]:
             self.foreign_steps += len(os.read(self.step_r, READ_CHUNK))
 
@@ -568,6 +576,28 @@ def compare(job):
     return {"solutions": frames}
 
 
+def hand_over(folders, user):
+    """Make `folders` and everything in them `user`'s (and its group's): mkdtemp made them 0700, so
+    no other solution's user can enter them."""
+    for folder in folders:
+        os.chown(folder, user, user)
+        for parent, names, files in os.walk(folder):
+            for name in names + files:
+                os.chown(os.path.join(parent, name), user, user, follow_symlinks=False)
+
+
+def opened_fifo(path):
+    """Both ends of the FIFO at `path`, which is then unlinked: an anonymous pipe, but one whose owner
+    is the FIFO's, so that the user it was handed to can open it again through /proc/self/fd (as the
+    Java and Node harnesses do with the step pipe; a pipe the supervisor made is root's, mode 0600, and
+    gVisor refuses to chown one)."""
+    read = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    write = os.open(path, os.O_WRONLY)
+    os.unlink(path)
+    os.set_blocking(read, True)
+    return read, write
+
+
 def checked_block_rounds(block_rounds):
     """The job's rounds per block, as the daemon split the runs (phronosd/comparison.py): checked
     anyway, since a malformed job must fail loudly rather than measure something else."""
@@ -597,7 +627,8 @@ def start_block(job, block, order, runs, block_env):
     one after the other, while the earlier ones are stopped: a turn each (`take_turn`)."""
     entrants = {}
     for index in order:
-        entrant = Entrant(job, block * len(job["solutions"]) + index, job["solutions"][index], runs, block_env)
+        solution, user = job["solutions"][index], FIRST_SOLUTION_USER + index
+        entrant = Entrant(job, block * len(job["solutions"]) + index, solution, runs, block_env, user)
         take_turn(entrant, list(entrants.values()), entrant.prepare)
         entrants[index] = entrant
     return entrants
@@ -619,10 +650,9 @@ def measure_block(entrants, rounds, budget_s, grace_s, progress):
 
 def finish_block(entrants, grace_s):
     """Each entrant, in its start order, reports and ends while those still to finish are stopped: a
-    turn like the others (`take_turn`), since a process of its solution that outlives the harness (by
-    EXIT_GRACE_S, while it holds the output pipes) could kill a stopped rival, whose block would then
-    be lost unseen. Returns each entrant's frame, with the rival its block was left out with, if it was
-    (`voidWith`)."""
+    turn like the others (`take_turn`), since a process of its solution outlives the harness by
+    EXIT_GRACE_S while it holds the output pipes. Returns each entrant's frame, with the rival its
+    block was left out with, if it was (`voidWith`)."""
     frames, waiting = {}, list(entrants.values())
     for index, entrant in entrants.items():
         waiting.remove(entrant)
@@ -634,56 +664,26 @@ def finish_block(entrants, grace_s):
 
 def take_turn(entrant, rivals, action):
     """Run `action` (the entrant's validation, a timed run or its finish) while the rivals are
-    stopped, between two sweeps of the container (`kill_escaped`). A rival's process that was stopped
-    before the turn and is gone after it died during it; one with a signal pending (`signalled`) would
-    take it when continued for its own turn (SIGTERM ends a Go binary, SIGINT raises in Python). Either
-    is this entrant's code (kill(-1) reaches every process of the user), the OOM killer (a death), or
-    the rival itself: a stopped process does not run, but a POSIX timer it armed (timer_create) still
-    signals it, SIGKILL included, at a time it chose, and so frames whoever runs then. Whose doing it
-    was cannot be told, so the block is left out for both (`void`), unless the OOM killer did it (the
-    victim's alone) or this entrant's turn ended in its own failure (which stands): neither gains
-    anything. Returns what `action` returned."""
+    stopped, between two sweeps of the container (`kill_escaped`). No code of this entrant's can
+    signal a rival's process (a user per solution): a rival's stopped process that died during the
+    turn did so by its own doing (a POSIX timer it armed fires while it is stopped; a process of its
+    own that a sweep killed can take it along), which it answers for in its own turn, or by the OOM
+    killer when the container's memory ran out in the turn. Whose memory that was cannot be told, so
+    then the block is left out for both (`void`), unless this entrant's turn ended in its own failure,
+    which stands. Returns what `action` returned."""
     before = kill_escaped(rivals, running=entrant)
     oom_kills = entrant.oom_kills
     outcome = action()
     after = kill_escaped([*rivals, entrant])
-    pending = signalled([rival for rival in rivals if rival.stepping])
+    if entrant.oom_kills == oom_kills:
+        return outcome
     for rival in rivals:
         group = rival.supervision.proc.pid
-        killed = before.get(group, set()) - after.get(group, set())
-        if not rival.stepping or not (killed or group in pending):
-            continue
-        rival.void(entrant.name)
-        if entrant.stepping and (group in pending or entrant.oom_kills == oom_kills):
-            entrant.void(rival.name)
+        if rival.stepping and before.get(group, set()) - after.get(group, set()):
+            rival.void(entrant.name)
+            if entrant.stepping:
+                entrant.void(rival.name)
     return outcome
-
-
-def signalled(entrants):
-    """The process groups of `entrants` (stopped) in which a process or thread has a signal pending that
-    is not harmless (HARMLESS_PENDING)."""
-    groups = {entrant.supervision.proc.pid for entrant in entrants}
-    return {
-        group
-        for pid, _state, _parent, group in processes()
-        if group in groups and pending_signals(pid) - HARMLESS_PENDING
-    }
-
-
-def pending_signals(pid):
-    """The signals pending at a process, for the whole process or any of its threads (the `ShdPnd` and
-    `SigPnd` masks of /proc/<pid>/task/<tid>/status); none when it is gone."""
-    mask = 0
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with (
-                contextlib.suppress(OSError, ValueError, IndexError),
-                open(f"/proc/{pid}/task/{tid}/status", "rb") as status,
-            ):
-                for line in status:
-                    if line.startswith((b"SigPnd:", b"ShdPnd:")):
-                        mask |= int(line.split()[1], 16)
-    return {number + 1 for number in range(64) if mask >> number & 1}
 
 
 class MeasureProgress:
@@ -703,9 +703,8 @@ def kill_escaped(entrants, running=None):
     """Kill every process of the container but init (this supervisor), the process groups of the
     entrants still stepping (stopped between their turns) and that of the entrant whose turn begins
     (`running`), and reap the orphans that ended. A solution's process in a session or group of its
-    own is not stopped with its harness: it could load the core while another solution is timed, or
-    rewrite another solution's files before that one starts. Killing one whose child joined its
-    solution's group orphans that group, and the kernel continues an orphaned group that has stopped
+    own is not stopped with its harness: it could load the core while another solution is timed.
+    Killing one whose child joined its solution's group orphans that group, and the kernel continues an orphaned group that has stopped
     processes (SIGHUP, SIGCONT): the groups that should be stopped are stopped again. Returns what is
     left: `stopped_trees`."""
     keep = {entrant.supervision.proc.pid for entrant in entrants if entrant.stepping}
@@ -728,10 +727,10 @@ def kill_escaped(entrants, running=None):
 
 def stopped_trees(live):
     """Per process group, its stopped processes that descend from the group's harness through stopped
-    processes of that group alone: such a process cannot end unless it is killed. One whose parent
-    is outside the group (or that this init adopted when its parent ended) could be taken along by a
-    parent-death signal (prctl PR_SET_PDEATHSIG) when a sweep kills that parent, and would frame
-    whoever runs next."""
+    processes of that group alone: the OOM killer is what ends such a process during another's turn,
+    short of a timer of its own (`take_turn`). One whose parent is outside the group (or that this
+    init adopted when its parent ended) could be taken along by a parent-death signal (prctl
+    PR_SET_PDEATHSIG) when a sweep kills that parent, in a turn when the OOM killer also acted."""
     by_pid = {pid: (state, parent, group) for pid, state, parent, group in live}
 
     def rooted(pid, group):
