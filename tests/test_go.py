@@ -571,13 +571,15 @@ async def test_run_times_parallel_tests_to_completion(client):
 
 
 STEP_PIPE_PROBE = go_tests(
-    """// pipes: the pipes among a process's descriptors above 2.
+    """// pipes: the pipes among a process's descriptors above 2, anonymous or FIFOs (a compare job's step
+// pipe is a FIFO, unlinked once open), by their link's text.
 func pipes(pid string) map[string]bool {
 	found := map[string]bool{}
 	entries, _ := os.ReadDir("/proc/" + pid + "/fd")
 	for _, entry := range entries {
 		target, err := os.Readlink("/proc/" + pid + "/fd/" + entry.Name())
-		if n, _ := strconv.Atoi(entry.Name()); n > 2 && err == nil && strings.HasPrefix(target, "pipe:") {
+		info, statErr := os.Stat("/proc/" + pid + "/fd/" + entry.Name())
+		if n, _ := strconv.Atoi(entry.Name()); n > 2 && err == nil && statErr == nil && info.Mode()&os.ModeNamedPipe != 0 {
 			found[target] = true
 		}
 	}
