@@ -896,7 +896,8 @@ def unprivileged():
     try:
         os.setuid(0)
     except PermissionError:
-        return os.getuid() != 0 and os.getgroups() == [] and not any(caps.get(name) for name in ("CapPrm:", "CapEff:", "CapAmb:"))
+        held = any(caps.get(name) for name in ("CapPrm:", "CapEff:", "CapAmb:"))  # gVisor has no CapAmb
+        return os.getuid() != 0 and os.getgroups() == [] and not held
     return False
 
 
@@ -1022,9 +1023,9 @@ async def test_a_solution_that_kills_itself_while_stopped_frames_no_rival(client
 # A compare job: a solution that would frame a rival. Its process X (a group of its own, killed by the
 # driver's sweep between turns) has a child Y that joined the solution's own stopped group and dies with
 # X (a parent-death signal): were Y counted as a process of that group killed during the next turn, the
-# rival whose turn it was would have been taken for the killer until session 12. (X's death also orphans the group, and the
-# kernel sends an orphaned group with stopped processes SIGHUP, which the harness here ignores, and
-# SIGCONT, after which the driver stops the group again.)
+# rival whose turn it was would have been taken for the killer until session 12. (X's death also
+# orphans the group, and the kernel sends an orphaned group with stopped processes SIGHUP, which the
+# harness here ignores, and SIGCONT, after which the driver stops the group again.)
 FRAMER = """import ctypes
 import os
 import signal

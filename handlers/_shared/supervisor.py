@@ -13,11 +13,11 @@ test never sees the nonce (the job is read from stdin before the harness starts,
 makes itself non-dumpable so /proc/<pid>/mem and fd are closed to it), so it cannot forge a line the
 daemon accepts; it can only take one away (then no frame: never a pass).
 
-Why init: the code under test runs under another user than this process or, in a validation or a
-timed run, as the same one; and the kernel delivers a signal from inside the container to its init
-only when init handles it; this process handles none (`ignore_signals`), and `kill(-1)` spares init.
-So no solution can kill or stop the supervisor. As init it also inherits the orphans of the code
-under test, and reaps those that ended (`reap_orphans`).
+Why init: the kernel delivers a signal from inside the container to its init only when init handles
+it; this process handles none (`ignore_signals`), and `kill(-1)` spares init. So code under test
+that runs as the same user as this process (a validation, a timed run) cannot kill or stop the
+supervisor either; in a compare job it runs as another user ("Why users"). As init it also inherits
+the orphans of the code under test, and reaps those that ended (`reap_orphans`).
 
 Why users: in a compare job each solution runs as a user of its own (`FIRST_SOLUTION_USER` plus its
 index), its folders its own (mode 0700). This process starts as root there, holding only the
@@ -704,9 +704,9 @@ def kill_escaped(entrants, running=None):
     entrants still stepping (stopped between their turns) and that of the entrant whose turn begins
     (`running`), and reap the orphans that ended. A solution's process in a session or group of its
     own is not stopped with its harness: it could load the core while another solution is timed.
-    Killing one whose child joined its solution's group orphans that group, and the kernel continues an orphaned group that has stopped
-    processes (SIGHUP, SIGCONT): the groups that should be stopped are stopped again. Returns what is
-    left: `stopped_trees`."""
+    Killing one whose child joined its solution's group orphans that group, and the kernel continues
+    an orphaned group that has stopped processes (SIGHUP, SIGCONT): the groups that should be stopped
+    are stopped again. Returns what is left: `stopped_trees`."""
     keep = {entrant.supervision.proc.pid for entrant in entrants if entrant.stepping}
     if running is not None:
         keep.add(running.supervision.proc.pid)
