@@ -286,8 +286,8 @@ def test_a_block_starts_its_processes_in_the_order_given_each_solution_as_its_ow
 def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypatch):
     """A process of a solution outlives its harness by the exit grace: each finish is a turn
     (`take_turn`) against those still to finish, and a block left out in a finish is in the frames,
-    the finished entrant's too."""
-    turns = []
+    the finished entrant's too. Then every process left is killed: none lives on into the next block."""
+    turns: list[tuple[str, list]] = []
 
     class Finishing:
         def __init__(self, name):
@@ -304,9 +304,10 @@ def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypat
         return frame
 
     monkeypatch.setattr(supervisor, "take_turn", take_turn)
+    monkeypatch.setattr(supervisor, "kill_escaped", lambda entrants: turns.append(("sweep", entrants)))
     entrants = {1: Finishing("b"), 2: Finishing("c"), 0: Finishing("a")}
     frames = supervisor.finish_block(entrants, 1.0)
-    assert turns == [("b", ["c", "a"]), ("c", ["a"]), ("a", [])]
+    assert turns == [("b", ["c", "a"]), ("c", ["a"]), ("a", []), ("sweep", [])]
     assert frames[1] == {"solution": "b", "voidWith": "c"}
     assert frames[2] == {"solution": "c", "voidWith": "b"}
     assert frames[0] == {"solution": "a", "voidWith": None}
@@ -341,7 +342,7 @@ def test_a_rival_process_gone_after_a_turn_is_its_own_doing_unless_the_oom_kille
 
     class Turning:
         def __init__(self, name, pid):
-            self.name, self.void_with, self.stepping, self.oom_kills = name, None, True, 0
+            self.name, self.void_with, self.stepping = name, None, True
             self.supervision = type("Supervision", (), {"proc": type("Proc", (), {"pid": pid})})
 
         def void(self, rival):
@@ -350,9 +351,10 @@ def test_a_rival_process_gone_after_a_turn_is_its_own_doing_unless_the_oom_kille
     running, stopped = Turning("running", 10), Turning("stopped", 20)
     sweeps = iter([{10: {10}, 20: {20, 21}}, {10: {10}, 20: {20}}])
     monkeypatch.setattr(supervisor, "kill_escaped", lambda entrants, running=None: next(sweeps))
+    oom_counts = iter([3, 3 + oom_kill])  # the container's, before the turn's first sweep and after its last
+    monkeypatch.setattr(supervisor, "cgroup_snapshot", lambda: {"oomKills": next(oom_counts)})
 
     def turn():
-        running.oom_kills += oom_kill
         running.stepping = not turn_fails
         return "done"
 

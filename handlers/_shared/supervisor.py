@@ -440,9 +440,8 @@ class Entrant:
         scratch = tempfile.mkdtemp(prefix=f"{index}-", dir="/tmp")
         self.folders = (root, scratch)
         write_files(solution["files"], root)
-        os.mkfifo(os.path.join(scratch, STEP_FIFO), 0o600)
+        self.step_r, self.step_w = opened_fifo(os.path.join(scratch, STEP_FIFO), user)
         hand_over(self.folders, user)
-        self.step_r, self.step_w = opened_fifo(os.path.join(scratch, STEP_FIFO))
         env = {
             **job_env(job, solution),
             **job.get("env", {}),
@@ -577,22 +576,25 @@ def compare(job):
 
 
 def hand_over(folders, user):
-    """Make `folders` and everything in them `user`'s (and its group's): mkdtemp made them 0700, so
-    no other solution's user can enter them."""
+    """Make `folders` and everything in them `user`'s (and its group's), each folder last: mkdtemp
+    made them root's, mode 0700, so while this runs no other user can enter them or swap a path in
+    them for a link (and no process of `user` is left from an earlier block: `finish_block`)."""
     for folder in folders:
-        os.chown(folder, user, user)
-        for parent, names, files in os.walk(folder):
+        for parent, names, files in os.walk(folder, topdown=False):
             for name in names + files:
                 os.chown(os.path.join(parent, name), user, user, follow_symlinks=False)
+        os.chown(folder, user, user)
 
 
-def opened_fifo(path):
-    """Both ends of the FIFO at `path`, which is then unlinked: an anonymous pipe, but one whose owner
-    is the FIFO's, so that the user it was handed to can open it again through /proc/self/fd (as the
-    Java and Node harnesses do with the step pipe; a pipe the supervisor made is root's, mode 0600, and
-    gVisor refuses to chown one)."""
-    read = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    write = os.open(path, os.O_WRONLY)
+def opened_fifo(path, user):
+    """Both ends of a FIFO made at `path` for `user`, then unlinked: an anonymous pipe, but one whose
+    owner is `user`, who may then open it again through /proc/self/fd (as the Java and Node harnesses
+    do with the step pipe; a pipe the supervisor made is root's, mode 0600, and gVisor refuses to
+    chown one). `path` is in a folder still root's alone (`hand_over` comes after)."""
+    os.mkfifo(path, 0o600)
+    os.chown(path, user, user)
+    read = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    write = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
     os.unlink(path)
     os.set_blocking(read, True)
     return read, write
@@ -657,6 +659,9 @@ def finish_block(entrants, grace_s):
     for index, entrant in entrants.items():
         waiting.remove(entrant)
         frames[index] = take_turn(entrant, waiting, lambda e=entrant: e.finish(time.monotonic() + grace_s))
+    # Nothing of the block lives on into the next one: the finished entrants stay `stepping` (passing),
+    # so the sweeps of their turns kept their groups, and a process may have joined one.
+    kill_escaped([])
     for index, entrant in entrants.items():
         frames[index]["voidWith"] = entrant.void_with
     return frames
@@ -670,12 +675,14 @@ def take_turn(entrant, rivals, action):
     own that a sweep killed can take it along), which it answers for in its own turn, or by the OOM
     killer when the container's memory ran out in the turn. Whose memory that was cannot be told, so
     then the block is left out for both (`void`), unless this entrant's turn ended in its own failure,
-    which stands. Returns what `action` returned."""
+    which stands. The OOM kills are counted over the whole turn, sweeps and stops included: a write
+    into the tmpfs (memory too) that a stop does not interrupt can end after the harness's own
+    step. Returns what `action` returned."""
+    oom_kills = cgroup_snapshot().get("oomKills", 0)
     before = kill_escaped(rivals, running=entrant)
-    oom_kills = entrant.oom_kills
     outcome = action()
     after = kill_escaped([*rivals, entrant])
-    if entrant.oom_kills == oom_kills:
+    if cgroup_snapshot().get("oomKills", 0) == oom_kills:
         return outcome
     for rival in rivals:
         group = rival.supervision.proc.pid
