@@ -108,11 +108,33 @@ def merged_measurement(
     return merged
 
 
-def void_with(outcome: ContainerOutcome) -> str | None:
-    """The rival with which this process's block was left out (the driver's `voidWith`): the OOM
-    killer killed a stopped process of one of the two during the other's turn."""
+LEFT_OUT_BECAUSE = {
+    "oom": "the out-of-memory killer killed a stopped process of it or of {rival} during the other's turn"
+    " (the container's memory is shared: whose memory it was, cannot be told)",
+    "ran": "{rival} ran during its turn, while {rival} was to be stopped ({rival} is not measured)",
+}
+
+
+def left_out_because(outcome: ContainerOutcome) -> str | None:
+    """Why the driver left this process's block out (its `voidWith`: the rival and the cause), or None:
+    the OOM killer killed a stopped process of one of the two during the other's turn, or the rival
+    ran during this process's turn (supervisor `take_turn`)."""
     frame = outcome.frame
-    rival = frame.get("voidWith") if isinstance(frame, dict) else None
+    void = frame.get("voidWith") if isinstance(frame, dict) else None
+    if (
+        not isinstance(void, dict)
+        or void.get("cause") not in LEFT_OUT_BECAUSE
+        or not isinstance(void.get("rival"), str)
+    ):
+        return None
+    return LEFT_OUT_BECAUSE[void["cause"]].format(rival=void["rival"])
+
+
+def ran_in_turn_of(outcome: ContainerOutcome) -> str | None:
+    """The rival in whose turn a process of this solution ran while it was to be stopped (a SIGCONT of
+    its own): the driver disqualified it."""
+    frame = outcome.frame
+    rival = frame.get("ranInTurnOf") if isinstance(frame, dict) else None
     return rival if isinstance(rival, str) else None
 
 
@@ -133,10 +155,10 @@ def solution_result(
 ) -> tuple[dict[str, Any], list[list[float]] | None] | Fault:
     """One solution's `/run`-shaped result over its processes (`rounds`: each block's), and its samples
     per process (None when not measured; an empty list for a process that timed nothing, so that block
-    i stays block i). A failure in any process is the solution's failure; a block the driver left out
-    (the OOM killer killed a stopped process of it during a rival's turn, or a rival's during its
-    own) is left out here."""
+    i stays block i). A failure in any process is the solution's failure, and so is running while it
+    was to be stopped; a block the driver left out (`left_out_because`) is left out here."""
     results: dict[int, dict[str, Any]] = {}
+    whys: list[str] = []
     for block, outcome in enumerate(outcomes):
         result = build_result(
             outcome,
@@ -152,16 +174,19 @@ def solution_result(
         if isinstance(result, Fault):
             return result
         last = result
-        if void_with(outcome):
+        if rival := ran_in_turn_of(outcome):
+            message = (
+                f"a process of it ran during {rival}'s turn, while it was to be stopped (it continued itself,"
+                " or did not stop): its times could take from the rival's; not measured"
+            )
+            return unmeasured(result, "runtime_error", message), None
+        if why := left_out_because(outcome):
+            whys += [why] if why not in whys else []
             continue
         if not result["passed"]:
             return result, None
         results[block] = result
-    rivals = sorted({name for outcome in outcomes if (name := void_with(outcome))})
-    why = (
-        f"the out-of-memory killer killed a stopped process of it or of {', '.join(rivals)} during the"
-        " other's turn (the container's memory is shared: whose memory it was, cannot be told)"
-    )
+    why = "; ".join(whys)
     if not results:
         return unmeasured(last, "runtime_error", f"every block of it was left out: {why}; not measured"), None
     first = next(iter(results.values()))
@@ -178,7 +203,7 @@ def solution_result(
         )
     except MalformedSamples as exc:
         return unmeasured(first, "runtime_error", f"the measurement report is not valid: {exc}"), None
-    if rivals:
+    if whys:
         left_out = len(outcomes) - len(results)
         first["measurement"]["notes"].append(f"{left_out} of its {len(outcomes)} blocks were left out: {why}")
     first["meanExecutionTime"] = first["measurement"]["meanMs"]

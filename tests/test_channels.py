@@ -970,7 +970,8 @@ async def test_a_kill_after_its_harness_ended_reaches_no_rival(client, require_i
     assert_both_measured(result, "honest", "last-word", 18)
 
 
-TIMER_FRAMER = """import ctypes
+# A POSIX timer (timer_create, SIGEV_SIGNAL) in Python: the start of a solution that arms one.
+POSIX_TIMER = """import ctypes
 import os
 import signal
 import time
@@ -988,13 +989,22 @@ class TimerSpec(ctypes.Structure):
     _fields_ = [("interval", TimeSpec), ("value", TimeSpec)]
 
 
+def arm_timer(signum, first_ns, every_ns=0):
+    libc, timer = ctypes.CDLL(None, use_errno=True), ctypes.c_void_p()
+    event = SigEvent(signo=signum, notify=0)  # SIGEV_SIGNAL
+    assert libc.timer_create(time.CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(timer)) == 0
+    spec = TimerSpec(interval=TimeSpec(0, every_ns), value=TimeSpec(0, first_ns))
+    assert libc.timer_settime(timer, 0, ctypes.byref(spec), None) == 0
+"""
+
+TIMER_FRAMER = (
+    POSIX_TIMER
+    + """
+
 def leave_a_child_that_kills_itself_later(after_ns):
     if os.fork():
         return
-    libc, timer = ctypes.CDLL(None, use_errno=True), ctypes.c_void_p()
-    event = SigEvent(signo=signal.SIGKILL, notify=0)  # SIGEV_SIGNAL
-    assert libc.timer_create(time.CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(timer)) == 0
-    assert libc.timer_settime(timer, 0, ctypes.byref(TimerSpec(value=TimeSpec(0, after_ns))), None) == 0
+    arm_timer(signal.SIGKILL, after_ns)
     time.sleep(1000)
 
 
@@ -1006,18 +1016,24 @@ print("timers armed")
 def add(a, b):
     return a + b
 """
+)
 
 
 async def test_a_solution_that_kills_itself_while_stopped_frames_no_rival(client, require_image):
     """The framer's children each arm a timer (timer_create) that sends them SIGKILL 0.1 to 0.8 s after
     its import: a stopped process then dies during whatever turn runs. Before session 12 the driver
     disqualified the honest solution whose turn it was and ranked the framer alone; in session 12 such a
-    block was left out for both. With a user per solution a death is its solution's own
-    doing (or the OOM killer's): both are measured in full."""
+    block was left out for both; in session 13 (a user per solution) both were measured in full. Now a
+    process that ends while stopped for a rival's turn has acted in it (an exit runs on the core), and
+    so disqualifies its own solution, unless all ended in the framer's own turns: the honest one is
+    measured either way."""
     require_image("python")
     result = await compare(client, "python", ADD_TESTS, {"honest": HONEST_ADD, "framer": TIMER_FRAMER}, runs=36)
-    assert "timers armed" in result["byName"]["framer"]["output"], result
-    assert_both_measured(result, "honest", "framer", 36)
+    framer, honest = result["byName"]["framer"], result["byName"]["honest"]
+    assert "timers armed" in framer["output"], framer
+    assert honest["status"] == "passed" and honest["measurement"]["runs"] > 0, honest
+    if framer["status"] != "passed":
+        assert framer["status"] == "runtime_error" and "during honest's turn" in framer["message"], framer
 
 
 # A compare job: a solution that would frame a rival. Its process X (a group of its own, killed by the
@@ -1068,3 +1084,58 @@ async def test_a_process_that_dies_with_a_swept_parent_frames_no_rival(client, r
         assert entry["measurement"]["runs"] == 36, (entry["name"], entry["measurement"]["processRuns"])
         assert not any("killed during the turn" in note for note in entry["measurement"]["notes"]), entry
     assert set(result["ranking"]) == {"framer", "honest"} and result["comparison"] is not None, result
+
+
+# A compare job: a solution whose process continues itself while it is stopped for a rival's turn (a
+# SIGCONT from its own POSIX timer, every millisecond, handled: a stopped process resumes on SIGCONT
+# from any source) and then loads the core while its harness is stopped: in the rival's turns only.
+CONTINUER = (
+    POSIX_TIMER
+    + """
+
+def load_the_core_in_the_rivals_turns():
+    harness = os.getpid()
+    if os.fork():
+        return
+    signal.signal(signal.SIGCONT, lambda *_: None)  # ignored (its default), Linux does not continue on it
+    arm_timer(signal.SIGCONT, 1_000_000, 1_000_000)
+    while True:
+        try:
+            with open(f"/proc/{harness}/stat", "rb") as stat:
+                stopped = stat.read().rsplit(b")", 1)[1].split()[0] == b"T"
+        except OSError:  # the harness has ended
+            os._exit(0)
+        until = time.monotonic() + 0.001
+        while stopped and time.monotonic() < until:
+            pass
+        if not stopped:
+            time.sleep(0.001)
+
+
+load_the_core_in_the_rivals_turns()
+print("continuing itself")
+
+
+def work():
+    return sum(range(300_000))
+"""
+)
+HONEST_WORK = "def work():\n    return sum(range(300_000))\n"
+WORK_TESTS = "from solution import work\n\n\ndef test_work():\n    assert work() == 44999850000\n"
+
+
+async def test_a_solution_that_continues_itself_while_stopped_is_not_measured(client, require_image):
+    """The continuer's child arms a timer that sends it SIGCONT every millisecond, and spins while the
+    harness is stopped: the rival's timed runs shared the core with it, and the continuer ranked first
+    (session 13). The driver sees a stopped group's CPU time grow during another's turn: the continuer
+    is not measured (`runtime_error`), and the rival's block of that turn is left out; it is measured
+    in the blocks after."""
+    require_image("python")
+    result = await compare(client, "python", WORK_TESTS, {"honest": HONEST_WORK, "continuer": CONTINUER}, runs=36)
+    continuer, honest = result["byName"]["continuer"], result["byName"]["honest"]
+    assert "continuing itself" in continuer["output"], continuer
+    assert continuer["status"] == "runtime_error" and continuer["measurement"] is None, continuer
+    assert "during honest's turn" in continuer["message"], continuer
+    assert honest["status"] == "passed" and 0 < honest["measurement"]["runs"] < 36, honest
+    assert any("continuer ran" in note for note in honest["measurement"]["notes"]), honest
+    assert result["ranking"] == ["honest"] and result["comparison"] is None, result

@@ -1,14 +1,19 @@
 """Statistics against values computed by hand."""
 
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 
 import pytest
 from test_channels import supervisor
 
 from phronosd import stats
-from phronosd.comparison import compare_job, entrant_outcomes, split_runs
+from phronosd.comparison import compare_job, entrant_outcomes, left_out_because, ran_in_turn_of, split_runs
 from phronosd.execution_request import CompareRequest, Entrant, Measure
 from phronosd.languages import Registry, Submission
 from phronosd.sandbox import ContainerOutcome
@@ -285,13 +290,14 @@ def test_a_block_starts_its_processes_in_the_order_given_each_solution_as_its_ow
 
 def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypatch):
     """A process of a solution outlives its harness by the exit grace: each finish is a turn
-    (`take_turn`) against those still to finish, and a block left out in a finish is in the frames,
-    the finished entrant's too. Then every process left is killed: none lives on into the next block."""
+    (`take_turn`) against those still to finish, and a block left out or a rival disqualified in a
+    finish is in the frames, the finished entrant's too. Then every process left is killed: none
+    lives on into the next block."""
     turns: list[tuple[str, list]] = []
 
     class Finishing:
         def __init__(self, name):
-            self.name, self.void_with = name, None
+            self.name, self.void_with, self.ran_in_turn_of = name, None, None
 
         def finish(self, _deadline):
             return {"solution": self.name}
@@ -299,8 +305,8 @@ def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypat
     def take_turn(entrant, rivals, action):
         turns.append((entrant.name, [rival.name for rival in rivals]))
         frame = action()
-        if entrant.name == "b":  # c died, stopped, during b's finish
-            rivals[0].void_with, entrant.void_with = "b", "c"
+        if entrant.name == "b":  # c ran, stopped, during b's finish
+            rivals[0].ran_in_turn_of, entrant.void_with = "b", {"rival": "c", "cause": "ran"}
         return frame
 
     monkeypatch.setattr(supervisor, "take_turn", take_turn)
@@ -308,9 +314,9 @@ def test_each_finish_is_a_turn_with_the_rivals_still_to_finish_stopped(monkeypat
     entrants = {1: Finishing("b"), 2: Finishing("c"), 0: Finishing("a")}
     frames = supervisor.finish_block(entrants, 1.0)
     assert turns == [("b", ["c", "a"]), ("c", ["a"]), ("a", []), ("sweep", [])]
-    assert frames[1] == {"solution": "b", "voidWith": "c"}
-    assert frames[2] == {"solution": "c", "voidWith": "b"}
-    assert frames[0] == {"solution": "a", "voidWith": None}
+    assert frames[1] == {"solution": "b", "voidWith": {"rival": "c", "cause": "ran"}, "ranInTurnOf": None}
+    assert frames[2] == {"solution": "c", "voidWith": None, "ranInTurnOf": "b"}
+    assert frames[0] == {"solution": "a", "voidWith": None, "ranInTurnOf": None}
 
 
 def test_student_t_p_values_and_hodges_lehmann_by_hand():
@@ -324,33 +330,59 @@ def test_student_t_p_values_and_hodges_lehmann_by_hand():
     assert stats.hodges_lehmann([0.0, 0.0, 0.0, 100.0]) == 0.0
 
 
+RESTING = {20: (b"T", 5_000), 21: (b"T", 700)}  # a stopped rival's tasks (tid: state, CPU ns)
+ENDED = {20: (b"T", 5_000), 21: (b"Z", 700)}
+GREW = {20: (b"T", 5_001), 21: (b"T", 700)}
+BEGAN = {**RESTING, 22: (b"T", 10)}
+OOM = {"stopped": ("running", "oom"), "running": ("stopped", "oom")}
+RAN = {"running": ("stopped", "ran")}
+
+
 @pytest.mark.parametrize(
-    ("oom_kill", "turn_fails", "voided"),
+    ("oom_kill", "turn_fails", "rest_after", "voided", "disqualified"),
     [
-        (False, False, {}),
-        (True, False, {"stopped": "running", "running": "stopped"}),
-        (True, True, {"stopped": "running"}),
+        (False, False, RESTING, {}, None),
+        (True, False, ENDED, OOM, None),
+        (True, True, ENDED, {"stopped": ("running", "oom")}, None),
+        (False, False, ENDED, RAN, "stopped"),  # its own timer's SIGKILL: it acted in the turn
+        (True, False, GREW, RAN, "stopped"),
+        (False, True, GREW, RAN, "stopped"),  # the rival's doing, maybe: a timeout of a turn it slowed
+        (False, False, BEGAN, RAN, "stopped"),
     ],
 )
-def test_a_rival_process_gone_after_a_turn_is_its_own_doing_unless_the_oom_killer_acted(
-    monkeypatch, oom_kill, turn_fails, voided
+def test_a_stopped_rival_that_ran_in_a_turn_is_disqualified_unless_the_oom_killer_ended_it(
+    monkeypatch, oom_kill, turn_fails, rest_after, voided, disqualified
 ):
-    """No solution can signal another's processes (a user each), so a stopped process that died during
-    another's turn did it itself (a POSIX timer it armed): nothing is left out, and a harness of its
-    that died fails in its own turn. When the OOM killer acted in the turn, whose memory it was cannot
-    be told: the block is left out for both, the victim's alone when the turn ended in its own failure."""
+    """No solution can signal another's processes (a user each), so a stopped rival whose tasks' CPU
+    time grew, or one of which began or ended, during another's turn ran by its own doing (a SIGCONT
+    of its own): it is disqualified, and the turn's block is left out. When the OOM killer acted in
+    the turn and a stopped process of the rival's was gone, whose memory it was cannot be told: the
+    block is left out for both, the victim's alone when the turn ended in its own failure."""
 
     class Turning:
         def __init__(self, name, pid):
-            self.name, self.void_with, self.stepping = name, None, True
+            self.name, self.void_with, self.ran_in_turn_of, self.stepping, self.rest = name, None, None, True, {}
             self.supervision = type("Supervision", (), {"proc": type("Proc", (), {"pid": pid})})
 
-        def void(self, rival):
-            self.void_with, self.stepping = rival, False
+        def void(self, rival, cause):
+            self.void_with, self.stepping = (rival, cause), False
+
+        def disqualify(self, rival):
+            self.ran_in_turn_of, self.stepping = rival, False
 
     running, stopped = Turning("running", 10), Turning("stopped", 20)
-    sweeps = iter([{10: {10}, 20: {20, 21}}, {10: {10}, 20: {20}}])
-    monkeypatch.setattr(supervisor, "kill_escaped", lambda entrants, running=None: next(sweeps))
+    sweeps = iter(
+        [
+            (RESTING, {10: {10}, 20: {20, 21}}),
+            (rest_after, {10: {10}, 20: {tid for tid, (state, _) in rest_after.items() if state == b"T"}}),
+        ]
+    )
+
+    def kill_escaped(entrants, running=None):
+        stopped.rest, trees = next(sweeps)  # `stop` at the end of each sweep
+        return trees
+
+    monkeypatch.setattr(supervisor, "kill_escaped", kill_escaped)
     oom_counts = iter([3, 3 + oom_kill])  # the container's, before the turn's first sweep and after its last
     monkeypatch.setattr(supervisor, "cgroup_snapshot", lambda: {"oomKills": next(oom_counts)})
 
@@ -360,3 +392,51 @@ def test_a_rival_process_gone_after_a_turn_is_its_own_doing_unless_the_oom_kille
 
     assert supervisor.take_turn(running, [stopped], turn) == "done"
     assert {e.name: e.void_with for e in (running, stopped) if e.void_with} == voided
+    assert stopped.ran_in_turn_of == (disqualified and "running")
+
+
+def test_a_stopped_groups_tasks_keep_their_cpu_time_and_a_continued_one_gains():
+    """`group_tasks` on this machine's /proc: a spinning process with a second thread, stopped, keeps
+    each task's CPU time (nanoseconds, from schedstat) while stopped, and gains once continued."""
+    spin = "import threading\nthreading.Thread(target=lambda: None).start()\nwhile True:\n    pass\n"
+    child = subprocess.Popen([sys.executable, "-c", spin], process_group=0)
+    try:
+        time.sleep(0.2)
+        os.killpg(child.pid, signal.SIGSTOP)
+        time.sleep(0.05)
+        stopped = supervisor.group_tasks(child.pid)
+        time.sleep(0.1)
+        assert supervisor.group_tasks(child.pid) == stopped and set(stopped) == {child.pid}
+        assert stopped[child.pid][0] == b"T" and stopped[child.pid][1] > 0
+        assert not supervisor.ran_between(stopped, supervisor.group_tasks(child.pid), ends_excused=False)
+        os.killpg(child.pid, signal.SIGCONT)
+        time.sleep(0.01)
+        os.killpg(child.pid, signal.SIGSTOP)
+        time.sleep(0.05)
+        assert supervisor.ran_between(stopped, supervisor.group_tasks(child.pid), ends_excused=False)
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize(
+    ("frame", "left_out", "ran_in"),
+    [
+        ({"voidWith": None, "ranInTurnOf": None}, None, None),
+        (
+            {"voidWith": {"rival": "b", "cause": "oom"}},
+            "the out-of-memory killer killed a stopped process of it or of b",
+            None,
+        ),
+        ({"voidWith": {"rival": "b", "cause": "ran"}}, "b ran during its turn, while b was to be stopped", None),
+        ({"ranInTurnOf": "b"}, None, "b"),
+        ({"voidWith": "b", "ranInTurnOf": 3}, None, None),  # not the driver's shapes
+        ({"voidWith": {"rival": "b", "cause": "bored"}}, None, None),
+        (None, None, None),
+    ],
+)
+def test_the_daemon_reads_why_a_block_was_left_out_and_who_ran_out_of_turn(frame, left_out, ran_in):
+    outcome = ContainerOutcome(frame, 0, False, False, "", 1.0)
+    why = left_out_because(outcome)
+    assert (why or "").startswith(left_out or "") and (why is None) == (left_out is None)
+    assert ran_in_turn_of(outcome) == ran_in

@@ -61,6 +61,7 @@ CGROUP_V1 = "/sys/fs/cgroup"
 LIVE_EVENTS = ("phase", "progress")
 CONTROL_EVENTS = ("ready", "stepping", "step_done")
 STOP_WAIT_S = 1.0  # a process in uninterruptible sleep stops only when it leaves it
+TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")  # CPU times in /proc/<pid>/stat are in ticks
 FIRST_SOLUTION_USER = 10000  # a compare job's solution i runs as user and group 10000 + i
 STEP_FIFO = "step"  # made in a compare process's scratch folder, unlinked once open (`opened_fifo`)
 KILL_ROUNDS = 50  # a process that keeps forking is still bounded by the container's pids limit
@@ -457,7 +458,9 @@ class Entrant:
         self.stepping = False
         self.oom_kills = 0
         self.foreign_steps = 0
-        self.void_with = None  # the rival with which this entrant's block is left out (`void`)
+        self.rest = {}  # its tasks when it was last stopped (`stop`)
+        self.void_with = None  # the rival with which this entrant's block is left out, and why (`void`)
+        self.ran_in_turn_of = None  # the rival in whose turn it ran while stopped (`disqualify`)
 
     def active(self, action):
         """Run `action` (this entrant alone is running meanwhile) and count the OOM kills in it."""
@@ -468,15 +471,17 @@ class Entrant:
             self.oom_kills += cgroup_snapshot().get("oomKills", 0) - before
 
     def stop(self):
-        """Stop the harness's process group, and wait (at most STOP_WAIT_S) until its processes are
-        stopped: a signal is delivered when its target next runs, and until then it could still run
-        during another's turn, or die there unseen by `take_turn`'s count of stopped processes."""
+        """Stop the harness's process group, and wait (at most STOP_WAIT_S) until every thread of its
+        processes is stopped: a signal is delivered when its target next runs, and until then it could
+        still run during another's turn, or die there unseen by `take_turn`'s count of stopped
+        processes. Keeps its tasks as they are then (`rest`): `take_turn` tells by them whether it ran
+        in another's turn."""
         self.signal(signal.SIGSTOP)
         group = self.supervision.proc.pid
         until = time.monotonic() + STOP_WAIT_S
-        while time.monotonic() < until:
-            states = [state for _pid, state, _parent, own in processes() if own == group]
-            if all(state in b"TtZX" for state in states):
+        while True:
+            self.rest = group_tasks(group)
+            if all(state in b"TtZX" for state, _cpu_ns in self.rest.values()) or time.monotonic() > until:
                 return
             time.sleep(0.001)
 
@@ -486,11 +491,21 @@ class Entrant:
         except ProcessLookupError:
             pass
 
-    def void(self, rival):
-        """The OOM killer killed a stopped process of this entrant or of `rival` during the other's turn:
-        this entrant measures no more in this block, which is left out of its figures (not its failure),
-        and gets the next block. Whose memory it was cannot be told (`take_turn`): neither is blamed."""
-        self.void_with = self.void_with or rival
+    def void(self, rival, cause):
+        """This entrant measures no more in this block, which is left out of its figures (not its
+        failure), and gets the next block: the OOM killer killed a stopped process of this entrant or of
+        `rival` during the other's turn (`cause` "oom"; whose memory it was cannot be told, so neither
+        is blamed), or `rival` ran during this entrant's turn ("ran"; `disqualify`)."""
+        self.void_with = self.void_with or {"rival": rival, "cause": cause}
+        self.stepping = False
+        kill_group(self.supervision.proc)
+
+    def disqualify(self, rival):
+        """A process of this entrant's ran during `rival`'s turn, while it was stopped: it continued
+        itself (a stopped process continues on SIGCONT from any source, such as a POSIX timer of its
+        own), or it did not stop within STOP_WAIT_S. Its times could then take from the rival's: it is
+        measured no more (its failure)."""
+        self.ran_in_turn_of = rival
         self.stepping = False
         kill_group(self.supervision.proc)
 
@@ -663,34 +678,82 @@ def finish_block(entrants, grace_s):
     # so the sweeps of their turns kept their groups, and a process may have joined one.
     kill_escaped([])
     for index, entrant in entrants.items():
-        frames[index]["voidWith"] = entrant.void_with
+        frames[index].update(voidWith=entrant.void_with, ranInTurnOf=entrant.ran_in_turn_of)
     return frames
 
 
 def take_turn(entrant, rivals, action):
     """Run `action` (the entrant's validation, a timed run or its finish) while the rivals are
     stopped, between two sweeps of the container (`kill_escaped`). No code of this entrant's can
-    signal a rival's process (a user per solution): a rival's stopped process that died during the
-    turn did so by its own doing (a POSIX timer it armed fires while it is stopped; a process of its
-    own that a sweep killed can take it along), which it answers for in its own turn, or by the OOM
-    killer when the container's memory ran out in the turn. Whose memory that was cannot be told, so
-    then the block is left out for both (`void`), unless this entrant's turn ended in its own failure,
-    which stands. The OOM kills are counted over the whole turn, sweeps and stops included: a write
-    into the tmpfs (memory too) that a stop does not interrupt can end after the harness's own
-    step. Returns what `action` returned."""
+    signal a rival's process (a user per solution), so a stopped rival that ran in the turn did so by
+    its own doing (a SIGCONT of its own): its tasks' CPU time grew, or one began or ended, between
+    its stops at the two sweeps (`ran_between`). It is disqualified, and this entrant's block is left
+    out (`void`): its times, or a timeout, may be the rival's doing. A task's end alone is excused
+    when the OOM killer acted in the turn (the container's memory ran out). Whose memory that was
+    cannot be told, so when a stopped process of a rival's is gone then, the block is left out for
+    both, unless this entrant's turn ended in its own failure, which stands. The OOM kills are counted
+    over the whole turn, sweeps and stops included: a write into the tmpfs (memory too) that a stop
+    does not interrupt can end after the harness's own step. Returns what `action` returned."""
     oom_kills = cgroup_snapshot().get("oomKills", 0)
     before = kill_escaped(rivals, running=entrant)
+    resting = {rival: rival.rest for rival in rivals if rival.stepping}
     outcome = action()
     after = kill_escaped([*rivals, entrant])
-    if cgroup_snapshot().get("oomKills", 0) == oom_kills:
-        return outcome
-    for rival in rivals:
+    oom_acted = cgroup_snapshot().get("oomKills", 0) != oom_kills
+    for rival, rest in resting.items():
         group = rival.supervision.proc.pid
-        if rival.stepping and before.get(group, set()) - after.get(group, set()):
-            rival.void(entrant.name)
+        if ran_between(rest, rival.rest, ends_excused=oom_acted):
+            rival.disqualify(entrant.name)
+            entrant.void(rival.name, "ran")
+        elif oom_acted and before.get(group, set()) - after.get(group, set()):
+            rival.void(entrant.name, "oom")
             if entrant.stepping:
-                entrant.void(rival.name)
+                entrant.void(rival.name, "oom")
     return outcome
+
+
+def ran_between(before, after, ends_excused):
+    """Whether a process group ran between two looks at its tasks taken when it was stopped
+    (`group_tasks`): a task began, one's CPU time grew, or one ended (`ends_excused`: the OOM killer
+    ends stopped processes). A stopped task's CPU time does not grow, nor does it begin or end."""
+    if after.keys() - before.keys():
+        return True
+    for tid, (state, cpu_ns) in before.items():
+        now = after.get(tid)
+        if state in b"ZX":
+            continue
+        if now is None or now[0] in b"ZX":
+            if not ends_excused:
+                return True
+        elif now[1] > cpu_ns:
+            return True
+    return False
+
+
+def group_tasks(group):
+    """Per task (thread) of the processes in process group `group`: its state and its CPU time in ns,
+    from /proc/<pid>/task/<tid>/schedstat (nanoseconds) where there is one, else from its stat
+    (ticks: gVisor has no schedstat)."""
+    tasks = {}
+    for pid, _state, _parent, own in processes():
+        if own != group:
+            continue
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    tasks[int(tid)] = task_state(f"/proc/{pid}/task/{tid}")
+    return tasks
+
+
+def task_state(path):
+    """The state and CPU time (ns) of the task at `path` (/proc/<pid>/task/<tid>)."""
+    with open(f"{path}/stat", "rb") as handle:
+        fields = handle.read().rsplit(b")", 1)[1].split()
+    try:
+        with open(f"{path}/schedstat", "rb") as handle:
+            return fields[0], int(handle.read().split()[0])
+    except FileNotFoundError:
+        return fields[0], (int(fields[11]) + int(fields[12])) * TICK_NS
 
 
 class MeasureProgress:
