@@ -473,9 +473,9 @@ class Entrant:
     def stop(self):
         """Stop the harness's process group, and wait (at most STOP_WAIT_S) until every thread of its
         processes is stopped: a signal is delivered when its target next runs, and until then it could
-        still run during another's turn, or die there unseen by `take_turn`'s count of stopped
-        processes. Keeps its tasks as they are then (`rest`): `take_turn` tells by them whether it ran
-        in another's turn."""
+        still run during another's turn. Keeps its tasks as they are then (`rest`): `take_turn` tells
+        by them whether it ran in another's turn (one that is not stopped by then counts as running:
+        a parent in vfork waits, uninterruptibly, for its stopped child, and stalled each stop)."""
         self.signal(signal.SIGSTOP)
         group = self.supervision.proc.pid
         until = time.monotonic() + STOP_WAIT_S
@@ -684,76 +684,80 @@ def finish_block(entrants, grace_s):
 
 def take_turn(entrant, rivals, action):
     """Run `action` (the entrant's validation, a timed run or its finish) while the rivals are
-    stopped, between two sweeps of the container (`kill_escaped`). No code of this entrant's can
-    signal a rival's process (a user per solution), so a stopped rival that ran in the turn did so by
-    its own doing (a SIGCONT of its own): its tasks' CPU time grew, or one began or ended, between
-    its stops at the two sweeps (`ran_between`). It is disqualified, and this entrant's block is left
-    out (`void`): its times, or a timeout, may be the rival's doing. A task's end alone is excused
-    when the OOM killer acted in the turn (the container's memory ran out). Whose memory that was
-    cannot be told, so when a stopped process of a rival's is gone then, the block is left out for
-    both, unless this entrant's turn ended in its own failure, which stands. The OOM kills are counted
-    over the whole turn, sweeps and stops included: a write into the tmpfs (memory too) that a stop
-    does not interrupt can end after the harness's own step. Returns what `action` returned."""
+    stopped, between two sweeps of the container (`kill_escaped`), and see whether a rival ran
+    meanwhile: its tasks as its stops in the two sweeps left them (`Entrant.rest`) differ
+    (`ran_between`). No code of this entrant's can signal a rival's process (a user per solution),
+    so a rival that ran did so by its own doing (a SIGCONT of its own), or did not stop: it is
+    disqualified, and this entrant's block is left out (`void`): its times, or a timeout, may be the
+    rival's doing. Only a task's end has another cause, the OOM killer, when the container's OOM count
+    rose in the turn (counted over the whole turn, sweeps and stops included: a write into the tmpfs,
+    memory too, that a stop does not interrupt can end after the harness's own step). Whose memory
+    it was cannot be told, so then the block is left out for both, whatever this entrant's turn
+    ended in: its failure may be the rival's memory (the OOM killer took the rival's process, and
+    the kill counts in this entrant's turn). Returns what `action` returned."""
     oom_kills = cgroup_snapshot().get("oomKills", 0)
-    before = kill_escaped(rivals, running=entrant)
+    kill_escaped(rivals, running=entrant)
     resting = {rival: rival.rest for rival in rivals if rival.stepping}
     outcome = action()
-    after = kill_escaped([*rivals, entrant])
+    kill_escaped([*rivals, entrant])
     oom_acted = cgroup_snapshot().get("oomKills", 0) != oom_kills
     for rival, rest in resting.items():
-        group = rival.supervision.proc.pid
         if ran_between(rest, rival.rest, ends_excused=oom_acted):
             rival.disqualify(entrant.name)
             entrant.void(rival.name, "ran")
-        elif oom_acted and before.get(group, set()) - after.get(group, set()):
+        elif ended_tasks(rest, rival.rest):
             rival.void(entrant.name, "oom")
-            if entrant.stepping:
-                entrant.void(rival.name, "oom")
+            entrant.void(rival.name, "oom")
     return outcome
 
 
 def ran_between(before, after, ends_excused):
-    """Whether a process group ran between two looks at its tasks taken when it was stopped
-    (`group_tasks`): a task began, one's CPU time grew, or one ended (`ends_excused`: the OOM killer
-    ends stopped processes). A stopped task's CPU time does not grow, nor does it begin or end."""
-    if after.keys() - before.keys():
+    """Whether a process group ran between two looks at its tasks (`group_tasks`), each taken once
+    it was told to stop: a task was not stopped at either, a task began, one's CPU time grew, or one
+    ended (unless `ends_excused`: the OOM killer ends stopped processes). A stopped task does none
+    of these. Tasks are told apart by thread id and start time: an id can be reused."""
+    if any(state not in b"TtZX" for state, _cpu_ns in [*before.values(), *after.values()]):
         return True
-    for tid, (state, cpu_ns) in before.items():
-        now = after.get(tid)
-        if state in b"ZX":
-            continue
-        if now is None or now[0] in b"ZX":
-            if not ends_excused:
-                return True
-        elif now[1] > cpu_ns:
-            return True
-    return False
+    if after.keys() - before.keys() or (ended_tasks(before, after) and not ends_excused):
+        return True
+    return any(task in after and after[task][1] > cpu_ns for task, (_state, cpu_ns) in before.items())
+
+
+def ended_tasks(before, after):
+    """Whether a task that had not ended at the look `before` has ended (or is gone) at `after`."""
+    return any(state not in b"ZX" and after.get(task, (b"Z", 0))[0] in b"ZX" for task, (state, _cpu) in before.items())
 
 
 def group_tasks(group):
-    """Per task (thread) of the processes in process group `group`: its state and its CPU time in ns,
-    from /proc/<pid>/task/<tid>/schedstat (nanoseconds) where there is one, else from its stat
-    (ticks: gVisor has no schedstat)."""
+    """Per task (thread) of the processes in process group `group`, keyed by thread id and start
+    time: its state and its CPU time in ns, from /proc/<pid>/task/<tid>/schedstat (nanoseconds)
+    where there is one, else from its stat (ticks: gVisor has no schedstat)."""
     tasks = {}
     for pid, _state, _parent, own in processes():
         if own != group:
             continue
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{pid}/task"):
+                path = f"/proc/{pid}/task/{tid}"
                 with contextlib.suppress(OSError, ValueError, IndexError):
-                    tasks[int(tid)] = task_state(f"/proc/{pid}/task/{tid}")
+                    fields = task_fields(path)
+                    tasks[(int(tid), int(fields[19]))] = (fields[0], task_cpu_ns(path, fields))
     return tasks
 
 
-def task_state(path):
-    """The state and CPU time (ns) of the task at `path` (/proc/<pid>/task/<tid>)."""
+def task_fields(path):
+    """The fields of the task's stat (/proc/<pid>/task/<tid>) after its name: state first."""
     with open(f"{path}/stat", "rb") as handle:
-        fields = handle.read().rsplit(b")", 1)[1].split()
+        return handle.read().rsplit(b")", 1)[1].split()
+
+
+def task_cpu_ns(path, fields):
+    """The task's CPU time in ns: its schedstat's first field, or its stat's utime and stime."""
     try:
         with open(f"{path}/schedstat", "rb") as handle:
-            return fields[0], int(handle.read().split()[0])
+            return int(handle.read().split()[0])
     except FileNotFoundError:
-        return fields[0], (int(fields[11]) + int(fields[12])) * TICK_NS
+        return (int(fields[11]) + int(fields[12])) * TICK_NS
 
 
 class MeasureProgress:
@@ -776,13 +780,16 @@ def kill_escaped(entrants, running=None):
     own is not stopped with its harness: it could load the core while another solution is timed.
     Killing one whose child joined its solution's group orphans that group, and the kernel continues
     an orphaned group that has stopped processes (SIGHUP, SIGCONT): the groups that should be stopped
-    are stopped again. Returns what is left: `stopped_trees`."""
+    are stopped again (`Entrant.stop`, which also looks at their tasks)."""
     keep = {entrant.supervision.proc.pid for entrant in entrants if entrant.stepping}
     if running is not None:
         keep.add(running.supervision.proc.pid)
     for _ in range(KILL_ROUNDS):
-        live = [process for process in processes() if process[1] not in b"ZX"]
-        strays = [pid for pid, _state, _parent, group in live if pid != os.getpid() and group not in keep]
+        strays = [
+            pid
+            for pid, state, _parent, group in processes()
+            if pid != os.getpid() and group not in keep and alive(pid, state)
+        ]
         if not strays:
             break
         for pid in strays:
@@ -792,34 +799,16 @@ def kill_escaped(entrants, running=None):
     for entrant in entrants:
         if entrant.stepping and entrant is not running:
             entrant.stop()  # again: a group the kills just orphaned got SIGHUP and SIGCONT
-    return stopped_trees(live)
 
 
-def stopped_trees(live):
-    """Per process group, its stopped processes that descend from the group's harness through stopped
-    processes of that group alone: the OOM killer is what ends such a process during another's turn,
-    short of a timer of its own (`take_turn`). One whose parent is outside the group (or that this
-    init adopted when its parent ended) could be taken along by a parent-death signal (prctl
-    PR_SET_PDEATHSIG) when a sweep kills that parent, in a turn when the OOM killer also acted."""
-    by_pid = {pid: (state, parent, group) for pid, state, parent, group in live}
-
-    def rooted(pid, group):
-        seen = set()
-        while pid not in seen:
-            seen.add(pid)
-            state, parent, own_group = by_pid.get(pid, (None, None, None))
-            if state != b"T" or own_group != group:
-                return False
-            if parent == os.getpid():
-                return pid in OWN_CHILDREN  # a harness; not an orphan this init adopted
-            pid = parent
-        return False
-
-    trees = {}
-    for pid, _state, _parent, group in live:
-        if rooted(pid, group):
-            trees.setdefault(group, set()).add(pid)
-    return trees
+def alive(pid, state):
+    """Whether process `pid` (its main thread in `state`) has a task that has not ended: a process
+    whose main thread ended shows as a zombie while its other threads run on."""
+    if state not in b"ZX":
+        return True
+    with contextlib.suppress(OSError):
+        return any(task_fields(f"/proc/{pid}/task/{tid}")[0] not in b"ZX" for tid in os.listdir(f"/proc/{pid}/task"))
+    return False
 
 
 def reap_orphans():
@@ -839,7 +828,7 @@ def processes():
         try:
             with open(f"/proc/{entry}/stat", "rb") as handle:
                 state, parent, group = handle.read().rsplit(b")", 1)[1].split()[:3]
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
         yield int(entry), state, int(parent), int(group)
 
