@@ -740,13 +740,14 @@ def group_tasks(group):
             for tid in os.listdir(f"/proc/{pid}/task"):
                 path = f"/proc/{pid}/task/{tid}"
                 with contextlib.suppress(OSError, ValueError, IndexError):
-                    fields = task_fields(path)
+                    fields = stat_fields(path)
                     tasks[(int(tid), int(fields[19]))] = (fields[0], task_cpu_ns(path, fields))
     return tasks
 
 
-def task_fields(path):
-    """The fields of the task's stat (/proc/<pid>/task/<tid>) after its name: state first."""
+def stat_fields(path):
+    """The fields of the stat of the process or task at `path` (/proc/<pid>, /proc/<pid>/task/<tid>)
+    after its name (which may hold spaces and parentheses): state first."""
     with open(f"{path}/stat", "rb") as handle:
         return handle.read().rsplit(b")", 1)[1].split()
 
@@ -807,7 +808,7 @@ def alive(pid, state):
     if state not in b"ZX":
         return True
     with contextlib.suppress(OSError):
-        return any(task_fields(f"/proc/{pid}/task/{tid}")[0] not in b"ZX" for tid in os.listdir(f"/proc/{pid}/task"))
+        return any(stat_fields(f"/proc/{pid}/task/{tid}")[0] not in b"ZX" for tid in os.listdir(f"/proc/{pid}/task"))
     return False
 
 
@@ -826,8 +827,7 @@ def processes():
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                state, parent, group = handle.read().rsplit(b")", 1)[1].split()[:3]
+            state, parent, group = stat_fields(f"/proc/{entry}")[:3]
         except (OSError, ValueError, IndexError):
             continue
         yield int(entry), state, int(parent), int(group)
